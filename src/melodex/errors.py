@@ -1,0 +1,26 @@
+"""One exception family, so callers can catch melodex failures without catching bugs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MelodexError(Exception):
+    """Base class of every error melodex raises on purpose."""
+
+
+class AudioDecodeError(MelodexError):
+    """A file could not be turned into samples; names the file and the cause."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class ModelLoadError(MelodexError):
+    """A model folder is missing, malformed, or does not match its config."""
+
+
+class StoreError(MelodexError):
+    """The library store is unreadable, locked, or was made by another model."""
