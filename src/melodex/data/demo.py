@@ -286,7 +286,8 @@ def plan_tracks(n_tracks: int, *, seed: int = 0, spares: int = 2) -> list[list[C
     for name in COLLECTIONS:
         cands = list_candidates(name)
         rng.shuffle(cands)
-        queues[name] = cands
+        # dance-tune collections: reels, jigs, hornpipes, ... take turns
+        queues[name] = _alternate_forms(cands) if name in _TUNE_COLLECTIONS else cands
     order: list[tuple[str, int]] = []  # (collection, index within the collection)
     used = dict.fromkeys(queues, 0)
     while len(order) < n_tracks:
@@ -304,6 +305,21 @@ def plan_tracks(n_tracks: int, *, seed: int = 0, spares: int = 2) -> list[list[C
         start = used[name] + k * spares
         slots.append([cands[k]] + cands[start : start + spares])
     return slots
+
+
+_TUNE_COLLECTIONS = ("ryans-mammoth", "oneills-1850")
+
+
+def _alternate_forms(cands: list[Candidate]) -> list[Candidate]:
+    """Reorder so forms take turns (reel, jig, hornpipe, ...), keeping each form's order."""
+    by_form: dict[str, list[Candidate]] = {}
+    for cand in cands:
+        by_form.setdefault(cand.form, []).append(cand)
+    lists = [by_form[f] for f in sorted(by_form)]
+    out = []
+    for i in range(max(len(x) for x in lists) if lists else 0):
+        out += [x[i] for x in lists if i < len(x)]
+    return out
 
 
 def split_of(piece_key: str) -> str:
@@ -363,6 +379,16 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
 
 
+def _clean_composer(text: str | None) -> str:
+    """'Johannes Ciconia (opus dubium)' -> 'Johannes Ciconia'; 'Anonymous D-Bs 2' -> 'Anonymous'."""
+    words = []
+    for word in re.sub(r"\(.*?\)", " ", _first_line(text)).split():
+        if re.search(r"\d|^[A-Z]{1,3}-", word):
+            break
+        words.append(word)
+    return " ".join(words)
+
+
 def _title_and_composer(cand: Candidate, score, path: Path) -> tuple[str, str]:
     coll = COLLECTIONS[cand.collection]
     md = score.metadata
@@ -409,7 +435,9 @@ def _title_and_composer(cand: Candidate, score, path: Path) -> tuple[str, str]:
         title = re.sub(r"^[\d\s().a-z]*\.\s*", "", _first_line(md.title if md else ""))
         if not title:
             title = re.sub(r"^PMFC_[\d_a-z]*-?", "", Path(cand.source).stem).replace("_", " ")
-        return title.strip() or Path(cand.source).stem, _first_line(md.composer) or coll.composer
+        return title.strip() or Path(cand.source).stem, _clean_composer(
+            md.composer
+        ) or coll.composer
     return Path(cand.source).stem, coll.composer
 
 
@@ -531,13 +559,24 @@ def _metre_class(metre: str) -> str:
     return {2: "simple duple", 3: "simple triple", 4: "simple quadruple"}.get(num, "irregular")
 
 
+_MAJOR_TONICS = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+_MINOR_TONICS = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"]
+
+
 def _key_name(k) -> str:
+    """Conventional spelling: 'G# major' -> 'Ab major'; church modes keep music21's spelling."""
+    if k.mode in ("major", "minor"):
+        tonics = _MAJOR_TONICS if k.mode == "major" else _MINOR_TONICS
+        return f"{tonics[k.tonic.pitchClass]} {k.mode}"
     return f"{k.tonic.name.replace('-', 'b')} {k.mode}"
 
 
 def _key_words(k) -> str:
-    tonic = k.tonic.name.replace("-", "-flat").replace("#", "-sharp")
-    return f"{tonic} {k.mode}"
+    """'Eb major' -> 'E-flat major'."""
+    tonic, mode = _key_name(k).split()
+    if len(tonic) > 1:
+        tonic = tonic[0] + ("-flat" if tonic[1] == "b" else "-sharp")
+    return f"{tonic} {mode}"
 
 
 @dataclass
