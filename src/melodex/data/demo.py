@@ -435,6 +435,7 @@ def _title_and_composer(cand: Candidate, score, path: Path) -> tuple[str, str]:
         title = re.sub(r"^[\d\s().a-z]*\.\s*", "", _first_line(md.title if md else ""))
         if not title:
             title = re.sub(r"^PMFC_[\d_a-z]*-?", "", Path(cand.source).stem).replace("_", " ")
+        title = re.sub(r"\s*PMFC\s*[\d.]+\w*", "", title)
         return title.strip() or Path(cand.source).stem, _clean_composer(
             md.composer
         ) or coll.composer
