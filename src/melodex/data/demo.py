@@ -930,4 +930,6 @@ def build_demo(
                 for fut in futures:
                     fut.cancel()
                 raise
+    with contextlib.suppress(OSError):
+        (out_dir / ".work").rmdir()  # only when empty
     return write_manifest(out_dir / MANIFEST_NAME, [r for r in records if r is not None])
