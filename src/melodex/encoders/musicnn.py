@@ -180,17 +180,14 @@ def _bn_affine(t: dict[str, Tensor], name: str) -> tuple[Tensor, Tensor]:
     return scale, shift
 
 
-def _pool_bn(z: Tensor, scale: Tensor, shift: Tensor, dim: int) -> Tensor:
-    """max over ``dim`` of BN(ReLU(z)) without touching the full map element-wise.
+def _pool_bn(z: Tensor, sign: Tensor, scale: Tensor, shift: Tensor, dim: int) -> Tensor:
+    """max over ``dim`` of BN(ReLU(conv)) without an element-wise pass over the full map.
 
-    BN is monotonic per channel: increasing where scale > 0, so max(BN(ReLU z)) = BN(ReLU max z),
-    and decreasing where scale < 0, where it is BN(ReLU min z). ``scale``/``shift`` broadcast
-    against the pooled tensor.
+    BN is monotonic per channel: where its scale is positive, max(BN(ReLU c)) = BN(ReLU(max c));
+    where it is negative the max comes from min c = -max(-c). At load time the convolution of
+    those channels is negated (``sign`` = -1), so ``z`` = sign * c and one max serves both.
     """
-    hi = z.amax(dim)
-    if bool((scale < 0).any()):
-        hi = torch.where(scale > 0, hi, z.amin(dim))
-    return torch.relu(hi) * scale + shift
+    return torch.relu(z.amax(dim) * sign) * scale + shift
 
 
 class _MusicnnNet(nn.Module):
@@ -266,6 +263,8 @@ class _MusicnnNet(nn.Module):
         for i, n in enumerate(bn_sizes[1:9] + bn_sizes[10:], start=1):
             self.register_buffer(f"s{i}", z(n))
             self.register_buffer(f"t{i}", z(n))
+        for i, n in enumerate(bn_sizes[1:6], start=1):
+            self.register_buffer(f"g{i}", z(n))
 
     @torch.no_grad()
     def load_tf(self, t: dict[str, Tensor]) -> None:
@@ -287,6 +286,13 @@ class _MusicnnNet(nn.Module):
             s, sh = _bn_affine(t, f"batch_normalization_{i}")
             setattr(self, f"s{i}", s)
             setattr(self, f"t{i}", sh)
+        # front-end convs feed a max pool: negate channels whose BN scale is negative (_pool_bn)
+        for i, name in enumerate(("74", "77", "s1", "s2", "s3"), start=1):
+            sign = torch.where(getattr(self, f"s{i}") < 0, -1.0, 1.0)
+            setattr(self, f"g{i}", sign)
+            w = getattr(self, "w" + name)
+            setattr(self, "w" + name, w * sign.view(-1, *([1] * (w.ndim - 1))))
+            setattr(self, "b" + name, getattr(self, "b" + name) * sign)
         # back-end BN (no padding involved) folds exactly into the dense layer that follows it
         s9, t9 = _bn_affine(t, "batch_normalization_9")
         wd = t["dense/kernel"]  # (1506, 200)
@@ -296,13 +302,17 @@ class _MusicnnNet(nn.Module):
         self.wo = t["dense_1/kernel"].T.contiguous()
         self.bo = t["dense_1/bias"]
 
+    def _post(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
+        """(sign, BN scale, BN shift) of front-end branch i, shaped to broadcast over time."""
+        return tuple(getattr(self, f"{p}{i}")[:, None] for p in "gst")  # type: ignore[return-value]
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         x = x * self.in_scale + self.in_shift  # (B, T, 96)
         n_t = x.shape[1]
         # timbral: zero-pad time by 3 after the input BN, valid convs, max over frequency
         xt = F.pad(x, (0, 0, 3, 3)).unsqueeze(1)  # (B, 1, T+6, 96)
-        f74 = _pool_bn(F.conv2d(xt, self.w74, self.b74), self.s1[:, None], self.t1[:, None], 3)
-        f77 = _pool_bn(F.conv2d(xt, self.w77, self.b77), self.s2[:, None], self.t2[:, None], 3)
+        f74 = _pool_bn(F.conv2d(xt, self.w74, self.b74), *self._post(1), dim=3)
+        f77 = _pool_bn(F.conv2d(xt, self.w77, self.b77), *self._post(2), dim=3)
         # temporal: 1-D convs along time, one frequency bin at a time, TF 'same' padding
         xf = x.transpose(1, 2).reshape(-1, 1, n_t)  # (B*96, 1, T)
         temporal = []
@@ -312,9 +322,7 @@ class _MusicnnNet(nn.Module):
             k = w.shape[-1]
             z = F.conv1d(F.pad(xf, ((k - 1) // 2, k // 2)), w, b)  # (B*96, 51, T)
             z = z.view(x.shape[0], N_MELS, 51, n_t)
-            temporal.append(
-                _pool_bn(z, getattr(self, f"s{i}")[:, None], getattr(self, f"t{i}")[:, None], 1)
-            )
+            temporal.append(_pool_bn(z, *self._post(i), dim=1))
         front = torch.cat([f74, f77, *temporal], dim=1)  # (B, 561, T)
         # mid-end: conv over (time, all features), zero padding after the previous BN
         m1 = torch.relu(F.conv1d(front, self.wm1, self.bm1, padding=3))
