@@ -497,3 +497,15 @@ class MusicnnTagger(nn.Module):
                 np.zeros((0, self.embedding_dim), np.float32),
             )
         return np.concatenate(probs), np.concatenate(pens)
+
+
+def window_log_mels(windows: np.ndarray) -> Tensor:
+    """(B, WINDOW_SAMPLES) 16 kHz windows -> (B, 187, 96) patches, one batched STFT for all.
+
+    Shared by several taggers at once (their front-end is identical), see ``tag_windows``.
+    """
+    windows = np.asarray(windows, dtype=np.float32)
+    if windows.ndim != 2 or windows.shape[1] != WINDOW_SAMPLES:
+        raise ValueError(f"expected windows of shape (B, {WINDOW_SAMPLES}), got {windows.shape}")
+    with torch.inference_mode():
+        return _log_mel_batch(torch.from_numpy(windows))[:, :N_FRAMES]

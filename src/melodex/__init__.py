@@ -1,0 +1,40 @@
+"""melodex: map music and text into one space; index a music folder and search it by any text.
+
+>>> import melodex                                   # doctest: +SKIP
+>>> lib = melodex.Library("my-index")                # doctest: +SKIP
+>>> lib.index("~/Music"); lib.search("calm piano")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from melodex.errors import AudioDecodeError, MelodexError, ModelLoadError, StoreError
+
+__version__ = "0.1.0"
+__all__ = [
+    "AudioDecodeError",
+    "Library",
+    "MelodexError",
+    "ModelLoadError",
+    "StoreError",
+    "load_model",
+    "__version__",
+]
+
+if TYPE_CHECKING:
+    from melodex.library.library import Library
+    from melodex.model import load_model
+
+
+def __getattr__(name: str) -> Any:
+    """Import heavy parts (torch, lancedb) only when they are used."""
+    if name == "Library":
+        from melodex.library.library import Library
+
+        return Library
+    if name == "load_model":
+        from melodex.model import load_model
+
+        return load_model
+    raise AttributeError(f"module 'melodex' has no attribute {name!r}")

