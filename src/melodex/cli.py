@@ -252,11 +252,11 @@ def data_demo(
 
 
 DEMO_QUERIES = (
-    "solo piano",
-    "a fast irish fiddle reel",
-    "church organ chorale",
+    "a choir singing",
     "string quartet",
-    "calm flute melody",
+    "church organ",
+    "a lively irish fiddle tune",
+    "slow flute melody",
     "music for meditation in a forest",
 )
 
@@ -271,28 +271,49 @@ def demo(
     seconds: Annotated[float, typer.Option(min=2.0)] = 30.0,
     k: KOption = 3,
 ) -> None:
-    """The main job on the built-in default: render a small real music set, index it, search it."""
+    """The main job on the built-in default: render a small real music set, index it, search it.
+
+    Each hit is printed with what the track really is (from the demo manifest), so you can
+    judge the answers yourself.
+    """
     from melodex.data.demo import build_demo
+    from melodex.data.manifest import read_manifest
 
     with _errors():
         with _progress("rendering demo music") as update:
-            build_demo(
+            manifest = build_demo(
                 out_dir,
                 n_tracks=n_tracks,
                 seconds=seconds,
                 formats=("flac", "ogg", "mp3", "m4a"),
                 progress=lambda done, total: update(done, total, ""),
             )
+        truth = {
+            str((manifest.parent / item["audio"]).resolve()): item
+            for item in read_manifest(manifest)
+        }
         lib = _library(db, None)
         with _progress("indexing") as update:
             report = lib.index(out_dir, progress=update)
         out.print(
             f"indexed {len(report.added) + len(report.updated)} new, {report.skipped} unchanged, "
-            f"{len(report.failed)} failed; {len(lib)} tracks in {lib.path} ({lib.index_kind} search)"
+            f"{len(report.failed)} failed; {len(lib)} tracks in {lib.path} "
+            f"({lib.index_kind} search)"
         )
         for query in DEMO_QUERIES:
             out.print(f"\n[bold]search:[/bold] {query!r}")
-            _print_hits(lib.search(query, k=k), False)
+            for hit in lib.search(query, k=k):
+                item = truth.get(hit.path, {})
+                extra = item.get("extra", {})
+                what = ", ".join(
+                    [*extra.get("instruments", []), extra.get("form", ""), extra.get("tempo", "")]
+                )
+                out.print(
+                    f"  {hit.rank}. {hit.score:.3f}  {hit.title} ({hit.artist})"
+                    f"  [dim]— really: {what.strip(', ')}[/dim]",
+                    highlight=False,
+                    soft_wrap=True,
+                )
 
 
 def main(argv: list[str] | None = None) -> None:
