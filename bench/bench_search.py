@@ -99,6 +99,22 @@ def time_each(fn: Callable[[int], object], n: int, warmup: int = 5) -> list[floa
     return out
 
 
+def time_interleaved(
+    fns: dict[str, Callable[[int], object]], n: int, warmup: int = 5
+) -> dict[str, list[float]]:
+    """Time several functions round-robin per item, so a busy machine hurts them alike."""
+    for i in range(min(warmup, n)):
+        for fn in fns.values():
+            fn(i)
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for i in range(n):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn(i)
+            out[name].append(time.perf_counter() - start)
+    return out
+
+
 def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
     hits = [
         len(set(f.tolist()) & set(t.tolist())) / truth.shape[1]
@@ -154,8 +170,14 @@ def bench_size(
     build_hnsw = time.perf_counter() - t0
     print(f"  built exact {build_exact:.2f} s, hnsw {build_hnsw:.1f} s", flush=True)
 
-    lat_exact = percentiles(time_each(lambda i: exact.search(queries[i], k=10), len(queries)))
-    lat_hnsw = percentiles(time_each(lambda i: hnsw.search(queries[i], k=10), len(queries)))
+    single = time_interleaved(
+        {
+            "exact": lambda i: exact.search(queries[i], k=10),
+            "hnsw": lambda i: hnsw.search(queries[i], k=10),
+        },
+        len(queries),
+    )
+    lat_exact, lat_hnsw = percentiles(single["exact"]), percentiles(single["hnsw"])
     batch_t0 = time.perf_counter()
     _, truth = exact.search(queries, k=10)
     batch_exact = (time.perf_counter() - batch_t0) / len(queries)
@@ -195,12 +217,16 @@ def bench_size(
                 [texts[i]], batch_size=1, normalize_embeddings=True, convert_to_numpy=True
             )
 
-        enc = percentiles(time_each(encode, len(texts)))
-        e2e = {}
-        for name, index in (("exact", exact), ("hnsw", hnsw)):
-            e2e[name] = percentiles(
-                time_each(lambda i, ix=index: ix.search(encode(i), k=10), len(texts))
-            )
+        timed = time_interleaved(
+            {
+                "encode": encode,
+                "exact": lambda i: exact.search(encode(i), k=10),
+                "hnsw": lambda i: hnsw.search(encode(i), k=10),
+            },
+            len(texts),
+        )
+        enc = percentiles(timed["encode"])
+        e2e = {name: percentiles(timed[name]) for name in ("exact", "hnsw")}
         rows.append(("MiniLM encode only p50 / p99 (ms)", f"{enc[0]:.2f} / {enc[1]:.2f}", ""))
         rows.append(
             (

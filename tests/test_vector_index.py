@@ -72,6 +72,10 @@ def test_exact_matches_brute_force() -> None:
     np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
     assert (found == ref_ids).mean() > 0.99  # ties aside
     assert np.all(np.diff(scores, axis=1) <= 0)
+    for row in range(5):  # the single-query (einsum) path agrees with the batched (BLAS) one
+        one_scores, one_ids = index.search(queries[row], k=10)
+        np.testing.assert_allclose(one_scores[0], scores[row], atol=1e-5)
+        np.testing.assert_array_equal(one_ids[0], found[row])
 
 
 def test_single_query_and_dtype_conversion() -> None:

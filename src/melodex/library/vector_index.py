@@ -7,6 +7,11 @@ stored vectors. Two kinds, chosen automatically and reported in ``VectorIndex.ki
 * ``"exact"``: one contiguous float32 matrix; ``queries @ M.T`` then ``np.argpartition``. Exact and
   cheap to update. A single query costs one pass over the matrix (memory bound: about 5-12 ms at
   100k x 384 on 2 cores), so it is the default up to ``ann_threshold`` vectors.
+  Storage stays float32: numpy has no float16 BLAS (a float16 matvec took 139 ms at 100k x 384,
+  12x slower) and torch's float16/bfloat16 matvec was no faster than float32 (7-16 ms), so halving
+  the memory would not buy speed. Note: one text query at 100k = MiniLM encode (~9 ms) + exact
+  (~6-15 ms), above a 10 ms target; HNSW at 100k meets it (see bench/bench_search.py), so lower
+  ``ann_threshold`` (~20k) if that target matters more than exactness and build time.
 * ``"hnsw"``: an hnswlib graph (inner-product space) for larger collections; approximate,
   recall tuned by ``ef_search``.
 
@@ -18,6 +23,10 @@ masked when they are many). The HNSW kind scores the allowed vectors exactly whe
 ``EXACT_FILTER_LIMIT`` of them (a filtered graph walk wastes most of its steps on rejected nodes
 when the filter is selective, and exact is both exact and fast at that size); above it, hnswlib's
 filter callback is used, with an exact fallback if the walk cannot return k results.
+
+Not thread-safe for writes: guard ``add``/``remove`` with the store's lock; concurrent
+``search`` calls are fine. The kind is fixed at build; ``needs_rebuild`` says when an auto-chosen
+kind no longer fits the count.
 
 On disk an index is a folder: ``index.json`` (kind, dim, count, params, an ids fingerprint, and
 the size and CRC-32 of every data file) plus data files whose names carry a generation token. The
@@ -50,6 +59,8 @@ KINDS = ("exact", "hnsw")
 EXACT_FILTER_LIMIT = 20_000
 # Stored vectors must have unit norm within this tolerance: scores are cosines only then.
 NORM_TOLERANCE = 1e-3
+# Single-query exact search below this many matrix elements (~20k x 384) avoids BLAS threads.
+SINGLE_THREAD_ELEMENTS = 8_000_000
 _EMPTY_SCORES = np.zeros((0, 0), dtype=np.float32)
 
 
@@ -124,6 +135,14 @@ def _top_k(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.
         np.ascontiguousarray(np.take_along_axis(top_scores, order, axis=1), dtype=np.float32),
         np.ascontiguousarray(np.take_along_axis(top_ids, order, axis=1), dtype=np.int64),
     )
+
+
+def _scores(q: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``q @ matrix.T``; one query against a small matrix stays on one thread (einsum): handing
+    a sub-millisecond matvec to OpenBLAS's threads cost ~8 ms p50 on a busy 2-core machine."""
+    if len(q) == 1 and matrix.size <= SINGLE_THREAD_ELEMENTS:
+        return np.einsum("ij,j->i", matrix, q[0])[None, :]
+    return q @ matrix.T
 
 
 def _empty(n_queries: int) -> tuple[np.ndarray, np.ndarray]:
@@ -390,13 +409,13 @@ class VectorIndex:
         if allowed is None:
             if not self._n:
                 return _empty(len(q))
-            return _top_k(q @ matrix.T, ids, min(k, self._n))
+            return _top_k(_scores(q, matrix), ids, min(k, self._n))
         _, rows = self._rows_of(allowed)
         if not len(rows):
             return _empty(len(q))
         if 4 * len(rows) < self._n:  # few: gather them and score only those
-            return _top_k(q @ matrix[rows].T, ids[rows], min(k, len(rows)))
-        scores = q @ matrix.T  # many: score all, mask the rest
+            return _top_k(_scores(q, matrix[rows]), ids[rows], min(k, len(rows)))
+        scores = _scores(q, matrix)  # many: score all, mask the rest
         mask = np.ones(self._n, dtype=bool)
         mask[rows] = False
         scores[:, mask] = -np.inf
@@ -406,7 +425,7 @@ class VectorIndex:
         """Score the given live ids exactly, reading their vectors back from the graph."""
         assert self._hnsw is not None
         vecs = np.asarray(self._hnsw.get_items(ids.view(np.uint64)), dtype=np.float32)
-        return _top_k(q @ vecs.T, ids, min(k, len(ids)))
+        return _top_k(_scores(q, vecs), ids, min(k, len(ids)))
 
     def _search_hnsw(
         self, q: np.ndarray, k: int, allowed: np.ndarray | None
