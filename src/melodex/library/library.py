@@ -11,6 +11,7 @@ import numpy as np
 
 from melodex.errors import MelodexError
 from melodex.library.indexer import IndexReport, ProgressFn, index_folder
+from melodex.library.search_index import sync_index
 from melodex.library.store import Store
 from melodex.library.vector_index import VectorIndex
 from melodex.model import AudioEmbedding, JointModel, load_model
@@ -118,7 +119,8 @@ class Library:
         if self._store is None:
             self._store = Store(self.path, create=True)
         report = index_folder(self._store, self.model, folder, progress=progress, **options)
-        self._index = None
+        self._index = sync_index(self._store)  # queries never pay for an ANN build
+        self._index_version = self._store.version
         return report
 
     # -- reading -----------------------------------------------------------------------------
@@ -127,8 +129,7 @@ class Library:
         store.refresh()
         store.check_model(self.model.identity)
         if self._index is None or self._index_version != store.version:
-            ids, vectors = store.vectors()
-            self._index = VectorIndex.build(vectors, ids) if len(ids) else None
+            self._index = sync_index(store)
             self._index_version = store.version
         if self._index is None:
             raise MelodexError(f"{self.path}: the library is empty")

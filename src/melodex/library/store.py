@@ -254,9 +254,18 @@ class Store:
             with contextlib.suppress(Exception):  # compaction is an optimisation only
                 table.optimize()
 
-    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """All (ids, vectors) for building the search index."""
-        data = self._scan(["id", "vector"])
+    def ids(self) -> np.ndarray:
+        """Every track id (one cheap column read)."""
+        return self._scan(["id"]).column("id").to_numpy().astype(np.int64)
+
+    def newest_indexed_at(self) -> float:
+        """When the most recent row was written (0.0 for an empty store)."""
+        data = self._scan(["indexed_at"]).column("indexed_at").to_numpy()
+        return float(data.max()) if len(data) else 0.0
+
+    def vectors(self, *, since: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of all rows, or of rows written after ``since`` (epoch seconds)."""
+        data = self._scan(["id", "vector"], None if since is None else f"indexed_at > {since!r}")
         ids = data.column("id").to_numpy().astype(np.int64)
         if data.num_rows == 0:
             return ids, np.zeros((0, self.dim or 0), np.float32)

@@ -1,0 +1,86 @@
+"""Keep the search index beside the store in step with it, without rebuilding it every time.
+
+Small libraries get an exact index built from the stored vectors in well under a second, so it
+is simply rebuilt when the store changes. Above ``ANN_THRESHOLD`` tracks an HNSW graph takes
+minutes to build, so it is saved in ``<library>/vector-index/`` with the newest ``indexed_at``
+it has seen; the next process loads it and applies only what changed since: rows written later
+are upserted, ids no longer in the store are removed. The indexer calls :func:`sync_index` at
+the end of a run, so queries do not pay for the build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from melodex.errors import StoreError
+from melodex.library.store import Store
+from melodex.library.vector_index import VectorIndex
+
+INDEX_DIR = "vector-index"
+SYNC_FILE = "sync.json"
+ANN_THRESHOLD = 20_000
+"""Exact search up to this many tracks, HNSW above (chosen by bench/bench_search.py: at 100k an
+exact scan plus the text encoder exceeds a 10 ms query, HNSW at ef 256 keeps recall@10 ~0.98)."""
+EF_SEARCH = 256
+
+
+def sync_index(store: Store, *, threshold: int = ANN_THRESHOLD) -> VectorIndex | None:
+    """An index that matches the store now (None for an empty store)."""
+    ids = store.ids()
+    if len(ids) == 0:
+        return None
+    if len(ids) <= threshold:
+        all_ids, vectors = store.vectors()
+        return VectorIndex.build(vectors, all_ids, kind="exact")
+    folder = store.path / INDEX_DIR
+    index, seen = _load(folder, store.dim)
+    if index is None or index.kind != "hnsw":
+        newest = store.newest_indexed_at()
+        all_ids, vectors = store.vectors()
+        index = VectorIndex.build(vectors, all_ids, kind="hnsw", ef_search=EF_SEARCH)
+        _save(folder, index, newest)
+        return index
+    newest = store.newest_indexed_at()
+    changed_ids, changed = store.vectors(since=seen)
+    gone = np.setdiff1d(index.ids, ids, assume_unique=True)
+    if len(changed_ids):
+        index.add(changed, changed_ids)
+    if len(gone):
+        index.remove(gone)
+    if len(changed_ids) or len(gone):
+        _save(folder, index, newest)
+    return index
+
+
+def _load(folder: Path, dim: int | None) -> tuple[VectorIndex | None, float]:
+    try:
+        seen = float(json.loads((folder / SYNC_FILE).read_text())["indexed_at"])
+        return VectorIndex.load(folder, expected_dim=dim), seen
+    except (OSError, ValueError, KeyError, StoreError):
+        return None, 0.0  # missing or damaged: rebuilt from the store, which is the truth
+
+
+def _save(folder: Path, index: VectorIndex, newest: float) -> None:
+    """Save unless another process is saving right now (then it will have the same content)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".save.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        index.save(folder)
+        tmp = folder / (SYNC_FILE + ".tmp")
+        tmp.write_text(json.dumps({"indexed_at": newest}) + "\n")
+        os.replace(tmp, folder / SYNC_FILE)
+
+
+def drop_saved_index(store: Store) -> None:
+    """Forget the saved index (it is rebuilt on next use)."""
+    with contextlib.suppress(FileNotFoundError):
+        (store.path / INDEX_DIR / SYNC_FILE).unlink()
