@@ -251,6 +251,79 @@ def data_demo(
     out.print(f"manifest: {manifest}")
 
 
+def _print_train_result(result: Any) -> None:
+    if result.resumed_from:
+        out.print(f"resumed from {result.resumed_from}")
+    for split, metrics in result.metrics.items():
+        shown = ", ".join(
+            f"{k} {metrics[k]:.3f}" for k in ("R@1", "R@5", "R@10", "median_rank") if k in metrics
+        )
+        out.print(f"{split}: {shown}")
+    out.print(f"model: {result.model_dir}  (use with --model {result.model_dir})")
+
+
+OverrideOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "-o", "--set", help="Override a config field, e.g. -o optim.epochs=3 (repeatable)."
+    ),
+]
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="A YAML/JSON training config (see configs/).")],
+    overrides: OverrideOption = None,
+    resume: Annotated[bool, typer.Option(help="Resume from the run's last checkpoint.")] = True,
+) -> None:
+    """Train a joint model from a config; the result is a model folder the library can use."""
+    from melodex.lab.config import load_config
+    from melodex.lab.train import train as run
+
+    with _errors():
+        cfg = load_config(config, overrides or [])
+        with _progress("caching features") as update:
+            result = run(
+                cfg,
+                resume=resume,
+                progress=lambda _stage, d, t: update(d, t, ""),
+                enable_progress_bar=True,
+            )
+    _print_train_result(result)
+
+
+@app.command()
+def finetune(
+    manifest: Annotated[
+        Path, typer.Argument(help="Your manifest (JSONL/Parquet) with train/valid splits.")
+    ],
+    name: Annotated[str, typer.Option(help="Run and model name.")] = "finetuned",
+    epochs: Annotated[int, typer.Option(min=1)] = 30,
+    output_dir: Annotated[Path, typer.Option("--output-dir")] = Path("runs"),
+    overrides: OverrideOption = None,
+) -> None:
+    """Adapt the heads of a model to your own manifest (frozen pretrained parts, cached features)."""
+    from importlib import resources
+
+    from melodex.lab.config import load_config
+    from melodex.lab.train import train as run
+
+    base = Path(str(resources.files("melodex") / "lab" / "finetune.yaml"))
+    sets = [
+        f"data.manifest={json.dumps(str(manifest))}",
+        f"name={json.dumps(name)}",
+        f"optim.epochs={epochs}",
+        f"output_dir={json.dumps(str(output_dir))}",
+    ]
+    with _errors():
+        cfg = load_config(base, sets + (overrides or []))
+        with _progress("caching features") as update:
+            result = run(
+                cfg, progress=lambda _stage, d, t: update(d, t, ""), enable_progress_bar=True
+            )
+    _print_train_result(result)
+
+
 DEMO_QUERIES = (
     "a choir singing",
     "string quartet",

@@ -4,7 +4,8 @@ CPU training cannot afford to decode audio and run a backbone at every step. Fea
 by the audio file's content hash and the extractor's key (which encodes every parameter that
 changes the numbers), so a renamed file hits the cache and a changed front-end misses it.
 
-Layout: ``<root>/<extractor key>/<content hash>.npy``, one float32 array per item of shape
+Layout: ``<root>/<hash of the extractor key>/<content hash>.npy`` (the key itself is written
+to ``key.txt`` beside them), one float32 array per item of shape
 (windows, *feature shape). Each file is written to a temporary name and renamed, so a killed
 run leaves no half-written entry. ``pack()`` concatenates a split's items into one contiguous
 memory-mapped array with offsets, which is what the trainer reads.
@@ -56,16 +57,22 @@ class FeatureCache:
     """A folder of cached features for one extractor (see module docstring)."""
 
     def __init__(self, root: str | Path, key: str):
-        if not key or "/" in key or key.startswith("."):
-            raise MelodexError(f"feature cache key {key!r} must be a non-empty file-name-safe string")
-        self.folder = Path(root).expanduser() / key
+        if not key:
+            raise MelodexError("feature cache key must not be empty")
+        folder_name = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+        self.folder = Path(root).expanduser() / folder_name
         self.folder.mkdir(parents=True, exist_ok=True)
+        key_file = self.folder / "key.txt"
+        if not key_file.exists():
+            key_file.write_text(key + "\n")
         self.key = key
 
     def path_for(self, digest: str) -> Path:
         return self.folder / f"{digest}.npy"
 
-    def get(self, audio: str | Path, extract: Extractor, *, digest: str | None = None) -> np.ndarray:
+    def get(
+        self, audio: str | Path, extract: Extractor, *, digest: str | None = None
+    ) -> np.ndarray:
         """Cached features of ``audio``, computed with ``extract`` on a miss."""
         digest = digest or content_hash(audio)
         target = self.path_for(digest)
@@ -76,7 +83,9 @@ class FeatureCache:
                 target.unlink(missing_ok=True)  # damaged entry: recompute it
         features = np.ascontiguousarray(extract(Path(audio)), dtype=np.float32)
         if features.ndim < 2 or len(features) == 0:
-            raise MelodexError(f"{audio}: extractor returned shape {features.shape}, need (windows, ...)")
+            raise MelodexError(
+                f"{audio}: extractor returned shape {features.shape}, need (windows, ...)"
+            )
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
             np.save(f, features)
@@ -115,7 +124,11 @@ class FeatureCache:
         if meta_path.exists() and data_path.exists():
             meta = json.loads(meta_path.read_text())
             if meta.get("fingerprint") == fingerprint and meta.get("ids") == list(ids):
-                return PackedFeatures(list(ids), np.asarray(meta["offsets"], np.int64), np.load(data_path, mmap_mode="r"))
+                return PackedFeatures(
+                    list(ids),
+                    np.asarray(meta["offsets"], np.int64),
+                    np.load(data_path, mmap_mode="r"),
+                )
         arrays = [np.load(self.path_for(d), mmap_mode="r") for d in digests]
         if not arrays:
             raise MelodexError(f"nothing to pack for {name!r}")
@@ -129,6 +142,8 @@ class FeatureCache:
         del out
         os.replace(tmp, data_path)
         meta_tmp = meta_path.with_suffix(".tmp")
-        meta_tmp.write_text(json.dumps({"fingerprint": fingerprint, "ids": list(ids), "offsets": offsets.tolist()}))
+        meta_tmp.write_text(
+            json.dumps({"fingerprint": fingerprint, "ids": list(ids), "offsets": offsets.tolist()})
+        )
         os.replace(meta_tmp, meta_path)
         return PackedFeatures(list(ids), offsets, np.load(data_path, mmap_mode="r"))

@@ -13,6 +13,7 @@ Rules (documented in the README):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -144,6 +145,25 @@ def _prefetch(paths: list[str], sample_rate: int, workers: int, depth: int) -> I
             yield item
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Give the model ``n`` threads for the run (the decoder thread takes the other core)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _default_model_threads() -> int:
+    """One core for decoding ahead, the rest for the model (1 on a 2-core laptop)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 def index_folder(
     store: Store,
     model: JointModel,
@@ -154,12 +174,18 @@ def index_folder(
     decode_workers: int = 1,
     remove_missing: bool = True,
     keep_windows: bool = True,
+    model_threads: int | None = None,
 ) -> IndexReport:
-    """Bring the store in line with the audio files below ``folder``."""
+    """Bring the store in line with the audio files below ``folder``.
+
+    ``model_threads`` (default: cores - 1) caps torch's threads while decoding runs ahead in
+    ``decode_workers`` threads, so the two overlap instead of competing for the same cores.
+    """
     started = time.perf_counter()
     report = IndexReport()
     store.bind_model(model.identity, model.config.name, model.dim)
-    with store.writing():
+    threads = model_threads if model_threads is not None else _default_model_threads()
+    with store.writing(), _torch_threads(threads):
         paths, problems = scan_folder(folder)
         report.failed.extend(problems)
         known = store.file_states()

@@ -1,0 +1,212 @@
+"""Train a joint model from a config: cached features, Lightning, checkpoints, a model folder.
+
+``train(config)`` writes, under ``<output_dir>/<name>/``: ``checkpoints/last.ckpt`` (every few
+steps and at each epoch end: a killed run resumes from it), CSV and TensorBoard logs, ``model/``
+(the network that did best on the valid split, loadable by ``melodex.load_model`` and
+``melodex index --model``) and ``metrics.json`` (valid and test caption->track retrieval).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from torch.utils.data import DataLoader
+
+from melodex.data.manifest import read_manifest
+from melodex.dual import DualEncoder, DualEncoderModel, export_model
+from melodex.encoders.audio import build_audio_encoder
+from melodex.encoders.text_trainable import build_text_encoder
+from melodex.errors import MelodexError
+from melodex.lab.config import TrainConfig
+from melodex.lab.data import prepare_splits
+from melodex.lab.module import JointTraining, retrieval_metrics
+from melodex.sampling import NeighbourhoodBatchSampler, UniqueBatchSampler
+from melodex.text import Vocabulary
+
+log = logging.getLogger(__name__)
+WORD_ENCODERS = ("mean_word_embedding", "bilstm")
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    metrics: dict[str, dict[str, float]]
+    resumed_from: Path | None
+
+
+def _training_texts(config: TrainConfig) -> list[str]:
+    items = read_manifest(Path(config.data.manifest), check_audio=False)
+    return [t["text"] for it in items if it["split"] == "train" for t in it["texts"]] + [
+        tag for it in items if it["split"] == "train" for tag in it.get("tags", [])
+    ]
+
+
+def build_network(config: TrainConfig) -> DualEncoder:
+    """The untrained network of a config (or the network of ``model.init_from`` to fine-tune)."""
+    section = config.model
+    if section.init_from:
+        from melodex.model import load_model
+
+        base = load_model(section.init_from)
+        if not isinstance(base, DualEncoderModel):
+            raise MelodexError(f"{section.init_from}: init_from needs a trained dual-encoder model")
+        return copy.deepcopy(base.net).train()
+    audio = build_audio_encoder(
+        section.audio_encoder["name"], **section.audio_encoder.get("params", {})
+    )
+    text_name = section.text_encoder["name"]
+    text_params = dict(section.text_encoder.get("params", {}))
+    if text_name in WORD_ENCODERS:
+        if "vocab" not in text_params:
+            vocab = Vocabulary.build(_training_texts(config), min_count=1, max_size=60_000)
+            text_params["vocab"] = vocab.to_dict()
+        w2v_path = text_params.pop("w2v", None)
+        if w2v_path:
+            from melodex.encoders.word2vec import MusicWord2Vec
+
+            text_params["w2v"] = MusicWord2Vec.load(w2v_path)
+    text = build_text_encoder(text_name, **text_params)
+    return DualEncoder(audio, text, dim=section.dim, head=section.head, dropout=section.dropout)
+
+
+class _Steps(torch.utils.data.Dataset):
+    """Indices 0..n-1; the batch sampler decides what a batch holds."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+class _BestOnValid(L.Callback):
+    """Keep the trainable weights of the epoch with the best valid R@10 (saved in checkpoints)."""
+
+    def __init__(self) -> None:
+        self.best = -1.0
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, module: JointTraining) -> None:
+        if trainer.sanity_checking:
+            return
+        score = float(trainer.callback_metrics.get("val/R@10", torch.tensor(-1.0)))
+        if score > self.best or self.state is None:
+            self.best = score
+            self.state = module.net.trainable_state()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "state": self.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state["best"]
+        self.state = state["state"]
+
+
+def _batches(config: TrainConfig, module: JointTraining) -> DataLoader:
+    train = module.splits["train"]
+    rng = np.random.default_rng(config.seed + 2)
+    batch = config.optim.batch_size
+    loss, sampling = config.objective.loss, config.objective.sampling
+    if loss == "triplet":
+        steps = max(1, config.optim.triplets_per_epoch // batch)
+        sampler: Any = [[i] for i in range(steps)]  # the step samples its own triplets
+    elif loss == "ranking" and sampling == "neighbourhood":
+        sampler = NeighbourhoodBatchSampler(
+            train.labels(config.objective.neighbourhood), batch_size=batch, rng=rng
+        )
+    else:
+        sampler = UniqueBatchSampler(train.ids, batch_size=batch, rng=rng)
+    return DataLoader(
+        _Steps(len(train.items)), batch_sampler=sampler, collate_fn=list, num_workers=0
+    )
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+    enable_progress_bar: bool = False,
+) -> TrainResult:
+    """Run a config end to end; resumes from ``checkpoints/last.ckpt`` when it exists."""
+    run_dir = config.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    net = build_network(config)
+    splits = prepare_splits(
+        config, net, progress=(lambda d, t: progress("features", d, t)) if progress else None
+    )
+    tags = sorted({t for it in splits["train"].items for t in it.get("tags", [])})
+    module = JointTraining(config, net, splits, tags)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resumed = last if resume and last.exists() else None
+    best = _BestOnValid()
+    t = config.trainer
+    trainer = L.Trainer(
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,
+        max_epochs=config.optim.epochs,
+        deterministic=t.deterministic,
+        log_every_n_steps=t.log_every_n_steps,
+        default_root_dir=str(run_dir),
+        logger=[CSVLogger(str(run_dir), name="logs"), TensorBoardLogger(str(run_dir), name="tb")],
+        callbacks=[
+            ModelCheckpoint(
+                dirpath=str(run_dir / "checkpoints"),
+                save_last=True,
+                save_top_k=0,
+                every_n_train_steps=t.checkpoint_every_n_steps,
+            ),
+            best,
+        ],
+        enable_progress_bar=enable_progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        trainer.fit(
+            module,
+            _batches(config, module),
+            DataLoader([0], batch_size=1),
+            ckpt_path=str(resumed) if resumed else None,
+        )
+    if best.state is not None:
+        module.net.load_state_dict(best.state, strict=False)
+    module.net.eval()
+    metrics = {
+        name: retrieval_metrics(module, split, kinds=tuple(config.data.sentence_kinds))
+        for name, split in splits.items()
+        if name != "train"
+    }
+    model = export_model(
+        module.net,
+        name=config.name,
+        tags=tags,
+        max_windows=config.data.max_windows,
+        extra={"trained_on": str(config.data.manifest)},
+    )
+    model_dir = model.save(run_dir / "model")
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return TrainResult(model_dir=model_dir, metrics=metrics, resumed_from=resumed)
