@@ -23,9 +23,9 @@ OUT = (
 
 # The chosen variant; see docs/default-model.md for the comparison that picked it.
 DEFAULT_VARIANT = {
-    "space": "text",
-    "prompt": "{tag}",
-    "audio_power": 1.0,
+    "space": "tag",
+    "prompt": "a {tag} song",
+    "query_temperature": 0.03,
     "center_audio": False,
     "max_windows": 8,
 }
