@@ -25,7 +25,7 @@ def test_encode_text_shapes_and_norms(base_model) -> None:
     many = base_model.encode_text(["banjo", "chill", "banjo"])
     assert one.shape == (base_model.dim,) and many.shape == (3, base_model.dim)
     np.testing.assert_allclose(np.linalg.norm(many, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(many[0], one, atol=1e-6)
+    np.testing.assert_allclose(many[0], one, atol=1e-5)  # batch padding moves the last digits
     assert float(many[0] @ many[1]) < 0.99
     assert base_model.encode_text([]).shape == (0, base_model.dim)
 
