@@ -205,6 +205,7 @@ def weights_fingerprint(config: ModelConfig, weights: dict[str, np.ndarray]) -> 
 def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> JointModel:
     """Load a built-in model by name, or a model folder by path."""
     import melodex.dual  # noqa: F401  (registers the trained architecture)
+    import melodex.evaluate.baselines  # noqa: F401  (registers the linear-projection baselines)
     import melodex.tagspace  # noqa: F401  (registers the built-in architecture)
 
     folder = model_folder(name_or_path)

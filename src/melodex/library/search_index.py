@@ -24,17 +24,27 @@ from melodex.library.vector_index import VectorIndex
 
 INDEX_DIR = "vector-index"
 SYNC_FILE = "sync.json"
-ANN_THRESHOLD = 20_000
-"""Exact search up to this many tracks, HNSW above (chosen by bench/bench_search.py: at 100k an
-exact scan plus the text encoder exceeds a 10 ms query, HNSW at ef 256 keeps recall@10 ~0.98)."""
+EXACT_MAX_ELEMENTS = 12_800_000
+"""Exact search while tracks x dim stays below this (100k tracks of a 128-d model, 139k of the
+92-d default, 33k of a 384-d model), HNSW above. An exact scan is memory-bound, so its cost is
+the matrix size: ~1.5 ms at 12.8M float32 on 2 cores, which keeps a text query (encoder + search)
+near 10 ms; HNSW at ef 256 keeps recall@10 ~0.98 beyond (bench/bench_search.py)."""
 EF_SEARCH = 256
 
 
-def sync_index(store: Store, *, threshold: int = ANN_THRESHOLD) -> VectorIndex | None:
-    """An index that matches the store now (None for an empty store)."""
+def exact_limit(dim: int) -> int:
+    """Most tracks searched exactly for vectors of ``dim`` dimensions."""
+    return max(1, EXACT_MAX_ELEMENTS // max(1, dim))
+
+
+def sync_index(store: Store, *, threshold: int | None = None) -> VectorIndex | None:
+    """An index that matches the store now (None for an empty store); ``threshold`` overrides
+    the number of tracks above which HNSW is used."""
     ids = store.ids()
     if len(ids) == 0:
         return None
+    if threshold is None:
+        threshold = exact_limit(store.dim or 1)
     if len(ids) <= threshold:
         all_ids, vectors = store.vectors()
         return VectorIndex.build(vectors, all_ids, kind="exact")
