@@ -194,3 +194,27 @@ def test_default_build_every_format(tmp_path):
     assert len(items) == 48 and len({it["id"] for it in items}) == 48
     assert set(Counter(it["extra"]["collection"] for it in items).values()) == {6}
     assert time.monotonic() - start < 300
+
+
+def test_parquet_manifest_round_trips_and_reports_bad_rows(tmp_path: Path) -> None:
+    from melodex.data.manifest import read_manifest, write_manifest
+
+    (tmp_path / "a.flac").write_bytes(b"x")
+    items = [
+        {
+            "id": "a",
+            "audio": "a.flac",
+            "start": None,
+            "end": None,
+            "texts": [{"kind": "review", "text": "Lovely record."}],
+            "tags": ["folk"],
+            "split": "train",
+            "extra": {"bpm": 90},
+        }
+    ]
+    path = write_manifest(tmp_path / "m.parquet", items)
+    assert read_manifest(path) == items
+    bad = [dict(items[0], id="b", split="holdout", texts=[{"kind": "mined", "text": " "}])]
+    write_manifest(tmp_path / "bad.parquet", items + bad)
+    with pytest.raises(MelodexError, match=r"bad\.parquet:2: unknown split 'holdout'"):
+        read_manifest(tmp_path / "bad.parquet")

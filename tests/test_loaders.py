@@ -351,11 +351,12 @@ def test_hash_split_is_stable_and_roughly_proportional():
 def test_finer_text_kinds_fall_back_until_the_manifest_accepts_them(monkeypatch):
     from melodex.data.loaders import _common
 
-    assert _common.text_entry("review", " Great. ") == {
+    assert _common.text_entry("lyric", " Great. ") == {
         "kind": "caption",
         "text": "Great.",
-        "source": "review",
+        "source": "lyric",
     }
-    monkeypatch.setattr(_common, "TEXT_KINDS", (*_common.TEXT_KINDS, "review"))
-    entry = _common.text_entry("review", "Great.", source="mard:review")
+    entry = _common.text_entry("review", "Great.", source="mard:review")  # a manifest kind now
     assert entry == {"kind": "review", "text": "Great.", "source": "mard:review"}
+    monkeypatch.setattr(_common, "TEXT_KINDS", (*_common.TEXT_KINDS, "lyric"))
+    assert _common.text_entry("lyric", "Great.")["kind"] == "lyric"

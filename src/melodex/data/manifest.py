@@ -4,14 +4,19 @@ Fields (others may be added; readers must keep unknown fields):
 
 - ``id`` (str), ``audio`` (path relative to the manifest's folder), ``start`` / ``end`` (seconds or
   null for the whole file);
-- ``texts``: list of ``{"kind": "caption" | "tag" | "metadata", "text": str}``;
+- ``texts``: list of ``{"kind": ..., "text": str}`` with kind one of caption, tag, review,
+  metadata, pseudo-caption, mined;
 - ``tags``: list of lower-case strings; ``title``, ``artist``, ``album`` (str);
 - ``split``: ``"train" | "valid" | "test"``;
 - ``extra``: dict of anything else (the demo corpus puts bpm, key, instruments, ... there).
+
+A manifest is JSONL (``.jsonl``) or Parquet (``.parquet``: the same fields as columns, ``texts``
+a list of structs, ``extra`` a JSON string); both read and write through the functions here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -21,15 +26,52 @@ from typing import Any
 from melodex.errors import MelodexError
 
 SPLITS = ("train", "valid", "test")
-TEXT_KINDS = ("caption", "tag", "metadata")
+TEXT_KINDS = ("caption", "tag", "review", "metadata", "pseudo-caption", "mined")
 REQUIRED = ("id", "audio", "texts", "tags", "split")
 
 
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
+def _write_parquet(path: Path, tmp: Path, items: Iterable[Mapping[str, Any]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = []
+    for item in items:
+        row = dict(item)
+        row["extra"] = json.dumps(row.get("extra", {}), ensure_ascii=False)
+        rows.append(row)
+    pq.write_table(pa.Table.from_pylist(rows), tmp)
+
+
+def _read_parquet_lines(path: Path) -> list[tuple[int, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception as exc:  # pyarrow raises several kinds
+        raise MelodexError(f"{path}: unreadable Parquet manifest: {exc}") from exc
+    out = []
+    for number, row in enumerate(rows, start=1):
+        row = {k: v for k, v in row.items() if v is not None or k in ("start", "end")}
+        if isinstance(row.get("extra"), str):
+            with contextlib.suppress(json.JSONDecodeError):  # validate_item reports it
+                row["extra"] = json.loads(row["extra"])
+        out.append((number, row))
+    return out
+
+
 def write_manifest(path: str | Path, items: Iterable[Mapping[str, Any]]) -> Path:
-    """Write ``items`` as JSONL to ``path`` atomically (temp file, then rename); return the path."""
+    """Write ``items`` to ``path`` (JSONL, or Parquet by extension) atomically; return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
+    if _is_parquet(path):
+        _write_parquet(path, tmp, items)
+        os.replace(tmp, path)
+        return path
     with tmp.open("w", encoding="utf-8") as fh:
         for item in items:
             fh.write(json.dumps(dict(item), ensure_ascii=False, sort_keys=False) + "\n")
@@ -81,10 +123,27 @@ def validate_item(item: Any, *, root: Path | None = None) -> list[str]:
     return problems
 
 
-def read_manifest(path: str | Path, *, check_audio: bool = True) -> list[dict[str, Any]]:
-    """Read and validate a JSONL manifest.
+def _entries(path: Path, errors: list[str]) -> list[tuple[int, Any]]:
+    """(line or row number, parsed object) pairs; JSON syntax errors go to ``errors``."""
+    if _is_parquet(path):
+        return _read_parquet_lines(path)
+    out = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append((number, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                errors.append(f"{path}:{number}: invalid JSON ({exc.msg})")
+    return out
 
-    Raises `MelodexError` listing every bad line as ``path:LINE: problem``; blank lines are allowed.
+
+def read_manifest(path: str | Path, *, check_audio: bool = True) -> list[dict[str, Any]]:
+    """Read and validate a JSONL or Parquet manifest.
+
+    Raises `MelodexError` listing every bad line (Parquet: row) as ``path:LINE: problem``; blank
+    lines are allowed; nothing is dropped silently.
     With ``check_audio`` each entry's audio file must exist beside the manifest.
     """
     path = Path(path)
@@ -94,25 +153,15 @@ def read_manifest(path: str | Path, *, check_audio: bool = True) -> list[dict[st
     items: list[dict[str, Any]] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                errors.append(f"{path}:{number}: invalid JSON ({exc.msg})")
-                continue
-            problems = validate_item(item, root=root)
-            if isinstance(item, dict) and isinstance(item.get("id"), str):
-                if item["id"] in seen:
-                    problems.append(
-                        f"duplicate id {item['id']!r} (first on line {seen[item['id']]})"
-                    )
-                seen.setdefault(item["id"], number)
-            errors.extend(f"{path}:{number}: {problem}" for problem in problems)
-            if not problems:
-                items.append(item)
+    for number, item in _entries(path, errors):
+        problems = validate_item(item, root=root)
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            if item["id"] in seen:
+                problems.append(f"duplicate id {item['id']!r} (first on line {seen[item['id']]})")
+            seen.setdefault(item["id"], number)
+        errors.extend(f"{path}:{number}: {problem}" for problem in problems)
+        if not problems:
+            items.append(item)
     if errors:
         raise MelodexError(f"{len(errors)} problem(s) in manifest:\n" + "\n".join(errors))
     return items
