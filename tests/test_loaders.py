@@ -348,15 +348,10 @@ def test_hash_split_is_stable_and_roughly_proportional():
         hash_split("x", seed=0, fractions=(0.5, 0.5, 0.5))
 
 
-def test_finer_text_kinds_fall_back_until_the_manifest_accepts_them(monkeypatch):
+def test_finer_text_kinds_are_kept():
     from melodex.data.loaders import _common
 
-    assert _common.text_entry("lyric", " Great. ") == {
-        "kind": "caption",
-        "text": "Great.",
-        "source": "lyric",
-    }
-    entry = _common.text_entry("review", "Great.", source="mard:review")  # a manifest kind now
+    for kind in ("review", "mined", "pseudo-caption"):
+        assert _common.text_entry(kind, " Great. ") == {"kind": kind, "text": "Great."}
+    entry = _common.text_entry("review", "Great.", source="mard:review")
     assert entry == {"kind": "review", "text": "Great.", "source": "mard:review"}
-    monkeypatch.setattr(_common, "TEXT_KINDS", (*_common.TEXT_KINDS, "lyric"))
-    assert _common.text_entry("lyric", "Great.")["kind"] == "lyric"
