@@ -389,6 +389,131 @@ def demo(
                 )
 
 
+# --------------------------------------------------------------------------- evaluation
+
+
+def _print_metric_tables(runs: list[tuple[str, dict[str, Any]]]) -> None:
+    from melodex.evaluate.report import metric_tables
+
+    for task, header, rows in metric_tables(runs):
+        table = Table(title=task, show_header=True, header_style="bold", title_justify="left")
+        for col in header:
+            table.add_column(col, overflow="fold")
+        for row in rows:  # the interval goes on a second line, so tables fit a terminal
+            table.add_row(*(cell.replace(" [", "\n[", 1) for cell in row))
+        out.print(table)
+
+
+@app.command()
+def evaluate(
+    manifest: Annotated[
+        Path, typer.Option("--manifest", help="The JSONL manifest to evaluate on.")
+    ],
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Model name or folder (repeatable; default melodex-base)."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="train, valid, test or all.")] = "test",
+    tasks: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task",
+            help="Task name, optionally with options: 'zeroshot:field=extra.form' (repeatable; "
+            "default: all of caption, track2text, tag, tag-all, zeroshot, triplets, artist, unseen).",
+        ),
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where results and figures go.")] = Path(
+        "eval"
+    ),
+    seed: Annotated[int, typer.Option(help="Seeds sampling and bootstrap intervals.")] = 0,
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="Embedding cache folder (default: the user cache dir)."),
+    ] = None,
+    projection: Annotated[str, typer.Option(help="Joint-space map: umap or pca.")] = "umap",
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG figures.")] = True,
+) -> None:
+    """Evaluate models on a manifest split: results.json, report.md and figures in --out."""
+    import shlex
+
+    from melodex.evaluate.embed import default_cache_dir
+    from melodex.evaluate.report import build_results, markdown_report, write_results
+    from melodex.evaluate.tasks import run_tasks
+    from melodex.model import DEFAULT_MODEL, load_model
+
+    if projection not in ("umap", "pca"):
+        raise typer.BadParameter(
+            f"must be umap or pca, not {projection!r}", param_hint="--projection"
+        )
+    names = models or [DEFAULT_MODEL]
+    args = [a for n in names for a in ("--model", n)]
+    args += ["--manifest", str(manifest), "--split", split]
+    args += [a for t in tasks or [] for a in ("--task", t)]
+    args += ["--out", str(out_dir), "--seed", str(seed), "--projection", projection]
+    command = shlex.join(["melodex", "evaluate", *args, *([] if plots else ["--no-plots"])])
+    with _errors():
+        loaded = {}
+        for name in names:
+            key = name if name not in loaded else f"{name} #{len(loaded) + 1}"
+            loaded[key] = load_model(name)
+        with _progress("embedding") as update:
+            run = run_tasks(
+                loaded,
+                manifest,
+                split,
+                tasks or None,
+                seed=seed,
+                cache_dir=cache or default_cache_dir(),
+                progress=lambda _stage, d, t: update(d, t, ""),
+            )
+        results = build_results(run, command=command)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        figures: list[Path] = []
+        if plots:
+            try:
+                from melodex.evaluate.plots import plot_joint_space, plot_tag_ap
+            except ImportError as exc:
+                err.print(f"[yellow]no figures:[/yellow] {exc} (pip install matplotlib umap-learn)")
+            else:
+                figures += plot_tag_ap(results, out_dir)
+                first = run.models[0]
+                target = out_dir / "joint_space.png"
+                how = plot_joint_space(
+                    first.model, run.items, first.embeddings, target, seed=seed, method=projection
+                )
+                results["joint_space"] = {"model": first.name, "projection": how}
+                figures.append(target)
+        write_results(results, out_dir / "results.json")
+        (out_dir / "report.md").write_text(markdown_report(results, figures=figures))
+    _print_metric_tables(list(results["models"].items()))
+    for name, entry in results["models"].items():
+        for f in entry["failures"]:
+            out.print(f"[red]failed[/red] {name}: {f['id']}: {f['reason']}", highlight=False)
+    out.print(f"results: {out_dir / 'results.json'}  report: {out_dir / 'report.md'}")
+
+
+@app.command()
+def compare(
+    results: Annotated[
+        list[Path], typer.Argument(help="results.json files of `melodex evaluate`.")
+    ],
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown.")] = False,
+) -> None:
+    """Compare evaluation results side by side, task by task."""
+    from melodex.evaluate.report import compare as compare_md
+    from melodex.evaluate.report import load_results
+
+    with _errors():
+        if markdown:
+            print(compare_md(results), end="")
+            return
+        runs = []
+        for i, path in enumerate(results, start=1):
+            for name, entry in load_results(path)["models"].items():
+                runs.append((f"{name} ({i}: {path.parent.name or path.name})", entry))
+    _print_metric_tables(runs)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point; ``argv`` lets tests run the CLI in-process."""
     app(args=argv if argv is not None else sys.argv[1:], prog_name="melodex")
