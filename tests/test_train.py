@@ -124,3 +124,26 @@ def test_killed_training_resumes(corpus: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resumed from" in done.stdout
     assert load_model(tmp_path / "runs" / "head-only" / "model").dim == 128
+
+
+def test_finetune_command_adapts_heads_to_a_manifest(corpus: Path, tmp_path: Path) -> None:
+    from melodex.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(
+            [
+                "finetune",
+                str(corpus),
+                "--name",
+                "mine",
+                "--epochs",
+                "2",
+                "--output-dir",
+                str(tmp_path / "runs"),
+                "-o",
+                f"data.cache_dir={json.dumps(str(tmp_path / 'cache'))}",
+            ]
+        )
+    assert done.value.code in (0, None)
+    model = load_model(tmp_path / "runs" / "mine" / "model")
+    assert model.config.name == "mine" and model.dim == 128

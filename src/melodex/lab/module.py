@@ -94,6 +94,22 @@ class JointTraining(L.LightningModule):
                 self._text_cache.clear()
         return torch.stack([self._text_cache[t] for t in texts])
 
+    def warm_text_cache(self, *, batch_size: int = 128) -> int:
+        """Encode every fixed text once (tags, sentence-kind texts, evaluation captions) so a
+        frozen text encoder costs nothing per step; returns how many texts were encoded.
+        Stochastic subsets are still encoded as they are drawn."""
+        if not self.text_frozen:
+            return 0
+        kinds = set(self.config.data.sentence_kinds) | {"caption"}
+        texts = list(self.tags)
+        for split in self.splits.values():
+            for item in split.items:
+                texts.extend(t["text"] for t in item["texts"] if t["kind"] in kinds)
+        todo = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
+        for start in range(0, len(todo), batch_size):
+            self._text_features(todo[start : start + batch_size])
+        return len(todo)
+
     def text_embeddings(self, texts: list[str]) -> Tensor:
         return self.net.embed_text_features(self._text_features(texts))
 

@@ -154,6 +154,7 @@ def train(
     )
     tags = sorted({t for it in splits["train"].items for t in it.get("tags", [])})
     module = JointTraining(config, net, splits, tags)
+    module.warm_text_cache()
     last = run_dir / "checkpoints" / "last.ckpt"
     resumed = last if resume and last.exists() else None
     best = _BestOnValid()
