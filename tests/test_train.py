@@ -147,3 +147,23 @@ def test_finetune_command_adapts_heads_to_a_manifest(corpus: Path, tmp_path: Pat
     assert done.value.code in (0, None)
     model = load_model(tmp_path / "runs" / "mine" / "model")
     assert model.config.name == "mine" and model.dim == 128
+
+
+def test_domain_word2vec_initialises_a_word_encoder(corpus: Path, tmp_path: Path) -> None:
+    pytest.importorskip("gensim")
+    from melodex.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["data", "word2vec", str(corpus), str(tmp_path / "w2v"), "--dim", "16"])
+    assert done.value.code in (0, None)
+    config = CONFIGS[[c.stem for c in CONFIGS].index("tag-metric-learning")]
+    result = train(
+        small(
+            config,
+            corpus,
+            tmp_path,
+            f"model.text_encoder.params.w2v={json.dumps(str(tmp_path / 'w2v'))}",
+            "model.text_encoder.params.embedding_dim=16",
+        )
+    )
+    assert load_model(result.model_dir).encode_text("fiddle").shape == (128,)

@@ -324,6 +324,26 @@ def finetune(
     _print_train_result(result)
 
 
+@data_app.command("word2vec")
+def data_word2vec(
+    manifest: Annotated[
+        Path, typer.Argument(help="Manifest whose train-split texts to learn from.")
+    ],
+    out_dir: Annotated[Path, typer.Argument(help="Folder for the word vectors.")],
+    dim: Annotated[int, typer.Option(min=2)] = 300,
+    seed: int = 0,
+) -> None:
+    """Train a domain word2vec on a manifest's music text (init for word-level text encoders)."""
+    from melodex.data.manifest import read_manifest
+    from melodex.encoders.word2vec import music_texts, train_word2vec
+
+    with _errors():
+        items = [i for i in read_manifest(manifest, check_audio=False) if i["split"] == "train"]
+        w2v = train_word2vec(music_texts(items), vector_size=dim, seed=seed, workers=1)
+        w2v.save(out_dir)
+    out.print(f"word2vec: {out_dir} (use as text_encoder.params.w2v in a config)")
+
+
 DEMO_QUERIES = (
     "a choir singing",
     "string quartet",
