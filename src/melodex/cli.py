@@ -344,6 +344,24 @@ def data_word2vec(
     out.print(f"word2vec: {out_dir} (use as text_encoder.params.w2v in a config)")
 
 
+@app.command("fit-baseline")
+def fit_baseline_command(
+    kind: Annotated[str, typer.Argument(help="cca, wsabie or random.")],
+    manifest: Annotated[Path, typer.Argument(help="Manifest; its train split is used.")],
+    out_dir: Annotated[Path, typer.Argument(help="Where the model folder goes.")],
+    dim: Annotated[int, typer.Option(min=2)] = 64,
+) -> None:
+    """Fit a linear baseline (the two-branch seed's CCA/WSABIE) and save it as a model folder."""
+    from melodex.evaluate.fit import fit_manifest_baseline
+
+    with _errors(), _progress("features") as update:
+        model = fit_manifest_baseline(
+            kind, manifest, name=out_dir.name, dim=dim, progress=lambda d, t: update(d, t, "")
+        )
+        model.save(out_dir)
+    out.print(f"model: {out_dir}  (use with --model {out_dir})")
+
+
 DEMO_QUERIES = (
     "a choir singing",
     "string quartet",

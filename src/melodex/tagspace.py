@@ -15,7 +15,9 @@ measurements written to ``docs/default-model.md``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -67,22 +69,34 @@ class TaggerBank:
         self.taggers = [MusicnnTagger.from_pretrained(n) for n in names]
         self.names = list(names)
 
-    @torch.inference_mode()
     def tag_windows(self, windows: np.ndarray) -> np.ndarray:
         """(W, WINDOW_SAMPLES) audio at 16 kHz -> (W, total tags) probabilities.
 
         The nets run one window at a time: each wide timbral convolution writes a ~9 MB map per
         window before its max over frequency, and a batch of them falls out of cache (measured
-        by bench/bench_indexing.py: batch 1 beat batch 8 by ~1.7x on 2 cores).
+        by bench/bench_indexing.py: batch 1 beat batch 8 by ~1.7x on 2 cores). The taggers run
+        side by side in threads (torch releases the GIL), so a core the decoder leaves idle is
+        used without raising torch's intra-op thread count.
         """
         if len(windows) == 0:
             return np.zeros((0, sum(len(t.tags) for t in self.taggers)), np.float32)
-        patches = window_log_mels(windows)
-        rows = [
-            torch.cat([tagger(patches[i : i + 1])[0] for tagger in self.taggers], dim=1)
-            for i in range(len(patches))
-        ]
+        with torch.inference_mode():
+            patches = window_log_mels(windows)
+        if len(self.taggers) == 1:
+            return _run_tagger(self.taggers[0], patches)
+        outputs = list(_tagger_pool().map(lambda t: _run_tagger(t, patches), self.taggers))
+        return np.concatenate(outputs, axis=1)
+
+
+def _run_tagger(tagger: MusicnnTagger, patches: torch.Tensor) -> np.ndarray:
+    with torch.inference_mode():
+        rows = [tagger(patches[i : i + 1])[0] for i in range(len(patches))]
         return torch.cat(rows).numpy().astype(np.float32, copy=False)
+
+
+@functools.lru_cache(maxsize=1)
+def _tagger_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="melodex-tagger")
 
 
 class ZeroShotTagModel:
