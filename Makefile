@@ -1,6 +1,6 @@
 # The README's two commands: `make demo` (set up, then index and search a rendered music set)
 # and `make test` (set up, then run the test suite). Both are safe to run again.
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench results
 
 setup:
 	@bash scripts/setup.sh
@@ -16,3 +16,9 @@ lint: setup
 
 bench: setup
 	.venv/bin/python bench/bench_indexing.py
+	.venv/bin/python bench/bench_search.py --dim 92
+	.venv/bin/python bench/bench_training.py
+
+# Every number in docs/results.md: demo corpus, the seeds' ablations, baselines, evaluation.
+results: setup
+	.venv/bin/python scripts/run_ablations.py

