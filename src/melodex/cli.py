@@ -552,6 +552,215 @@ def compare(
     _print_metric_tables(runs)
 
 
+@app.command()
+def serve(
+    db: DbOption = None,
+    model: ModelOption = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MELODEX_TOKEN",
+            help="Require 'Authorization: Bearer TOKEN' (or ?token=) on every /api request.",
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a non-loopback --host without --token.")
+    ] = False,
+    max_upload_mb: Annotated[int, typer.Option(min=1, help="Largest clip to describe.")] = 50,
+    decode_timeout: Annotated[
+        float, typer.Option(min=1.0, help="Seconds to decode a clip.")
+    ] = 30.0,
+) -> None:
+    """Serve the library over HTTP: a JSON API (spec at /openapi.json) and a web page at /."""
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not token:
+        if not insecure:
+            err.print(
+                f"[red]error:[/red] --host {host} exposes the library beyond this machine; "
+                "set --token (or MELODEX_TOKEN), or pass --insecure to serve without one"
+            )
+            raise typer.Exit(2)
+        err.print(
+            f"[yellow]warning:[/yellow] serving on {host} with no token: anyone who can "
+            "reach this port can search and download your music"
+        )
+    import uvicorn
+
+    from melodex.serve import ServeConfig, create_app
+
+    with _errors():
+        config = ServeConfig(
+            db=db,
+            model=model,
+            token=token,
+            max_upload_bytes=max_upload_mb * 1024 * 1024,
+            decode_timeout=decode_timeout,
+        )
+        web = create_app(config)
+    shown = host if ":" not in host else f"[{host}]"
+    err.print(
+        f"melodex: serving {web.state.service.path} on http://{shown}:{port}/", highlight=False
+    )
+    uvicorn.run(web, host=host, port=port, log_level="warning")
+
+
+# ---------------------------------------------------------------------------- filter / enrich
+
+
+def _pair_line(pair: Any) -> str:
+    text = pair.text if len(pair.text) <= 90 else pair.text[:87] + "..."
+    return f"  {pair.score:+.3f}  {pair.item_id}  [{pair.kind}] {text}"
+
+
+@app.command("filter")
+def filter_command(
+    manifest: Annotated[Path, typer.Argument(help="Manifest (JSONL/Parquet) to filter.")],
+    model: Annotated[
+        str, typer.Option("--model", help="Joint model name or folder that scores the pairs.")
+    ] = "melodex-base",
+    threshold: Annotated[
+        float, typer.Option(help="Drop pairs whose cosine is below this (WikiMuTe: 0.0).")
+    ] = 0.0,
+    out_kept: Annotated[Path | None, typer.Option("--out-kept", help="Kept manifest.")] = None,
+    out_dropped: Annotated[
+        Path | None, typer.Option("--out-dropped", help="Dropped pairs manifest.")
+    ] = None,
+    kinds: Annotated[
+        str, typer.Option(help="Comma-separated text kinds to score.")
+    ] = "caption,review,mined,pseudo-caption",
+    keep_emptied: Annotated[
+        bool,
+        typer.Option(
+            "--keep-emptied", help="Keep items that lose every scored text (default: drop them)."
+        ),
+    ] = False,
+    examples: Annotated[int, typer.Option(min=0, help="Examples shown per group.")] = 3,
+    as_json: JsonOption = False,
+) -> None:
+    """Cross-modal relevance filtering: score every (audio, text) pair, drop the unrelated ones."""
+    from melodex.mining.filter import filter_manifest
+
+    with _errors(), _progress("embedding tracks") as update:
+        result = filter_manifest(
+            manifest,
+            model=model,
+            threshold=threshold,
+            kinds=[k.strip() for k in kinds.split(",") if k.strip()],
+            drop_emptied=not keep_emptied,
+            out_kept=out_kept,
+            out_dropped=out_dropped,
+            progress=update,
+        )
+    shown = result.examples(examples)
+    if as_json:
+        payload = {
+            "counts": result.counts,
+            "threshold": result.threshold,
+            "model": result.scorer_name,
+            "scores": result.score_summary(),
+            "examples": {
+                group: [
+                    {"id": p.item_id, "kind": p.kind, "text": p.text, "score": p.score}
+                    for p in pairs
+                ]
+                for group, pairs in shown.items()
+            },
+            "kept": str(out_kept) if out_kept else None,
+            "dropped": str(out_dropped) if out_dropped else None,
+        }
+        print(json.dumps(payload, indent=2))
+        return
+    c = result.counts
+    out.print(
+        f"{c['scored_pairs']} pairs scored by {result.scorer_name} (threshold {threshold:g}): "
+        f"kept {c['kept_pairs']}, dropped {c['dropped_pairs']}, unscored {c['unscored_pairs']}; "
+        f"{c['removed_items']} item(s) lost every scored text"
+    )
+    for group, label in (("dropped", "lowest dropped"), ("borderline", "borderline kept")):
+        if shown[group]:
+            out.print(f"{label}:", highlight=False)
+            for pair in shown[group]:
+                out.print(_pair_line(pair), highlight=False, markup=False)
+    for path, label in ((out_kept, "kept"), (out_dropped, "dropped")):
+        if path:
+            out.print(f"{label}: {path}")
+
+
+@app.command("enrich")
+def enrich_command(
+    manifest: Annotated[Path, typer.Argument(help="Manifest (JSONL/Parquet) to enrich.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the enriched manifest.")],
+    captions: Annotated[
+        bool, typer.Option("--captions", help="Add pseudo-captions from the tags.")
+    ] = False,
+    metadata: Annotated[
+        bool, typer.Option("--metadata", help="Add title/artist/album and similar-artist text.")
+    ] = False,
+    similar_artists: Annotated[
+        Path | None,
+        typer.Option(
+            "--similar-artists", help="CSV artist,similar_artist[,weight] (default: from tags)."
+        ),
+    ] = None,
+    llm_url: Annotated[
+        str | None,
+        typer.Option(
+            "--llm-url", help="OpenAI-compatible base URL for captions (default: templates)."
+        ),
+    ] = None,
+    llm_model: Annotated[
+        str | None, typer.Option("--llm-model", help="Model name sent to the LLM endpoint.")
+    ] = None,
+    n_captions: Annotated[int, typer.Option(min=1, help="Pseudo-captions per track.")] = 1,
+    splits: Annotated[
+        str | None, typer.Option(help="Comma-separated splits to enrich (default: all).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the caption and sentence choices.")] = 0,
+) -> None:
+    """Add TTMR++ text: pseudo-captions (--captions) and metadata sentences (--metadata).
+
+    With neither flag, both are added. The artist graph comes from --similar-artists or, when
+    absent, from the artists' co-occurring tags (train split).
+    """
+    from melodex.data.manifest import read_manifest, write_manifest
+    from melodex.enrich import enrich_items
+    from melodex.enrich.captions import LLMBackend
+    from melodex.enrich.metadata import artist_graph_from_csv
+    from melodex.mining.filter import rebase_audio
+
+    if not captions and not metadata:
+        captions = metadata = True
+    with _errors():
+        items = read_manifest(manifest, check_audio=False)
+        graph = artist_graph_from_csv(similar_artists) if similar_artists else None
+        llm = LLMBackend(base_url=llm_url, model=llm_model) if llm_url else None
+        with _progress("enriching") as update:
+            enriched = enrich_items(
+                items,
+                captions=captions,
+                metadata=metadata,
+                n_captions=n_captions,
+                graph=graph,
+                splits=[s.strip() for s in splits.split(",")] if splits else None,
+                seed=seed,
+                llm=llm,
+                progress=lambda d, t: update(d, t, ""),
+            )
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        write_manifest(
+            out_path, rebase_audio(enriched, src_root=manifest.parent, dst_root=out_path.parent)
+        )
+    added = sum(len(e["texts"]) - len(i["texts"]) for e, i in zip(enriched, items, strict=True))
+    out.print(f"{added} text(s) added to {len(items)} item(s): {out_path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point; ``argv`` lets tests run the CLI in-process."""
     app(args=argv if argv is not None else sys.argv[1:], prog_name="melodex")

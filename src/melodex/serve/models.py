@@ -1,0 +1,91 @@
+"""Response shapes of the HTTP API, for validation and the OpenAPI spec.
+
+Keys follow the CLI's JSON contract (README). Two differences, both for the web:
+``path`` holds the file name only (the server never reveals folders), and ``id_str`` repeats
+``id`` as a string, because track ids are 63-bit and JavaScript numbers hold 53 bits.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="A stable machine-readable code, e.g. not_found.")
+    message: str = Field(description="What went wrong, for people.")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class HitOut(BaseModel):
+    rank: int
+    score: float
+    id: int
+    id_str: str
+    path: str = Field(description="The file name, without folders.")
+    title: str | None
+    artist: str | None
+    album: str | None
+    genre: str | None
+    duration: float
+    segment_start: float | None
+
+
+class TagScore(BaseModel):
+    text: str
+    score: float
+
+
+class TrackOut(BaseModel):
+    id: int
+    id_str: str
+    filename: str
+    format: str = Field(description="The file extension, e.g. flac.")
+    size: int
+    title: str | None
+    artist: str | None
+    album: str | None
+    genre: str | None
+    duration: float
+    tags: list[TagScore] = Field(description="The model's tag confidences, best first.")
+    audio_url: str
+
+
+class DescribeOut(BaseModel):
+    path: str = Field(description="The uploaded file's name as the client sent it.")
+    duration: float = Field(description="Seconds of audio decoded (at most the server's limit).")
+    tags: list[TagScore]
+    texts: list[TagScore]
+    similar: list[HitOut]
+
+
+class ModelOut(BaseModel):
+    name: str
+    identity: str
+    dim: int
+
+
+class HealthOut(BaseModel):
+    status: str
+    tracks: int
+    model: ModelOut
+    index: str | None = Field(description="exact or hnsw; null while the library is empty.")
+    store_version: int
+    version: str
+
+
+class MapPoint(BaseModel):
+    id: int
+    id_str: str
+    x: float
+    y: float
+    title: str | None
+    artist: str | None
+
+
+class MapOut(BaseModel):
+    store_version: int
+    explained_variance: list[float]
+    points: list[MapPoint]
