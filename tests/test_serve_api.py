@@ -423,6 +423,6 @@ def test_no_request_from_the_spec_makes_a_server_error(client: TestClient) -> No
         @given(case=operation.as_strategy())
         @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
         def check(case) -> None:
-            case.call_and_validate(checks=[not_a_server_error])
+            case.call_and_validate(checks=[not_a_server_error], timeout=60)
 
         check()
