@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from melodex.data.features import FeatureCache
 from melodex.data.manifest import read_manifest
 from melodex.errors import MelodexError
 from melodex.evaluate.baselines import BaselineFeatures, LinearProjectionModel, fit_baseline
@@ -26,17 +27,25 @@ def fit_manifest_baseline(
     dim: int = 64,
     kinds: Sequence[str] = ("caption",),
     progress: Callable[[int, int], None] | None = None,
+    cache_dir: str | Path = ".cache/melodex-features",
     **fit_options: Any,
 ) -> LinearProjectionModel:
-    """Features of the train split -> fitted baseline model (save it with ``.save(folder)``)."""
+    """Features of the train split -> fitted baseline model (save it with ``.save(folder)``).
+
+    Audio features are cached by content hash under ``cache_dir``, so fitting several
+    baselines on one manifest computes them once."""
     path = Path(manifest)
     items = [i for i in read_manifest(path) if i["split"] == "train"]
     if not items:
         raise MelodexError(f"{path}: no train items to fit a baseline on")
     features = BaselineFeatures()
+    cache = FeatureCache(
+        cache_dir, f"baseline-audio|{','.join(features.tagger_names)}|max_windows=8"
+    )
     audio_rows = []
     for n, item in enumerate(items, start=1):
-        audio_rows.append(features.audio(path.parent / item["audio"]))
+        audio = path.parent / item["audio"]
+        audio_rows.append(cache.get(audio, lambda p: features.audio(p)[None])[0])
         if progress is not None:
             progress(n, len(items))
     texts: list[str] = []
