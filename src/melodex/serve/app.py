@@ -180,10 +180,19 @@ class LibraryService:
 
     def search(self, text: str, k: int) -> list[Hit]:
         with self.query_lock:
-            store = self._store()
-            if store is None or len(store) == 0:
+            if not self._has_tracks():
                 return []
             return self.queries.search(text, k=k)
+
+    def _has_tracks(self) -> bool:
+        """Whether the library holds tracks; the store is refreshed only when it looks empty
+        (``Library`` refreshes it on every query anyway, so this costs nothing per query)."""
+        store = self.queries.store_or_none()
+        if store is None:
+            return False
+        if len(store) == 0:
+            store.refresh()
+        return len(store) > 0
 
     def row(self, track_id: int, columns: list[str]) -> dict[str, Any]:
         with self.query_lock:
@@ -194,6 +203,12 @@ class LibraryService:
         return rows[0]
 
     def similar(self, track_id: int, k: int) -> list[Hit]:
+        with self.query_lock:
+            if self._has_tracks():
+                try:
+                    return self.queries.similar(track_id, k=k)
+                except MelodexError:
+                    pass  # below: a 404 when the id is unknown, else the library's own error
         self.row(track_id, ["id"])
         with self.query_lock:
             return self.queries.similar(track_id, k=k)
