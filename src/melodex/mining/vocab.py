@@ -121,11 +121,12 @@ def match_aspects(text: str) -> list[Offsets]:
     return [(s, e) for s, e in spans]
 
 
-_SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')]*|(?=\n)|$)")
 
 
 def sentence_spans(text: str) -> list[Offsets]:
-    """Simple sentence boundaries (split after . ! ?), trimmed of whitespace."""
+    """Simple sentence boundaries (after . ! ? and closing quotes, and at line breaks), trimmed
+    of whitespace. Abbreviations ("No. 3") split too."""
     out = []
     for m in _SENTENCE.finditer(text):
         s, e = m.span()
