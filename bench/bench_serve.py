@@ -1,4 +1,4 @@
-"""Load test of ``melodex serve`` on loopback: search requests at fixed concurrency for a fixed time.
+"""Load test of ``melodex serve`` on loopback: searches at fixed concurrency for a fixed time.
 
 A library of N synthetic tracks is written straight into a store (clustered unit vectors bound
 to the default model's identity, so no audio is needed for 10k tracks); the real server runs in
@@ -232,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         db = args.db or Path(tmp) / "library"
         t0 = time.perf_counter()
         fill_store(db, args.tracks)
-        print(f"store: {args.tracks} synthetic tracks in {time.perf_counter() - t0:.1f} s ({db})")
+        print(
+            f"store: {args.tracks} synthetic tracks ready in {time.perf_counter() - t0:.1f} s ({db})"
+        )
         return asyncio.run(run(args, db))
 
 

@@ -426,3 +426,13 @@ def test_no_request_from_the_spec_makes_a_server_error(client: TestClient) -> No
             case.call_and_validate(checks=[not_a_server_error], timeout=60)
 
         check()
+
+
+def test_cli_refuses_an_open_host_without_a_token(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from melodex.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path), "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "--token" in result.output
