@@ -5,4 +5,5 @@
 - `melodex.mining.spans`: the span annotation format, token labels, span merging and metrics.
 - `melodex.mining.vocab`: music vocabularies and weak aspect labels.
 - `melodex.mining.extract`: the sentence and aspect token classifiers (train, save, extract).
+- `melodex.mining.filter`: cross-modal relevance filtering of the mined pairs (stage 3).
 """
