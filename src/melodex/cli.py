@@ -107,13 +107,18 @@ def index(
     db: DbOption = None,
     model: ModelOption = None,
     workers: Annotated[int, typer.Option(help="Decoding threads running ahead of the model.")] = 1,
+    descriptors: Annotated[
+        bool, typer.Option(help="Also estimate tempo, key and loudness (for --bpm/--key filters).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Index (or re-index incrementally) a folder of music."""
     with _errors():
         lib = _library(db, model)
         with _progress("indexing") as update:
-            report = lib.index(folder, progress=update, decode_workers=workers)
+            report = lib.index(
+                folder, progress=update, decode_workers=workers, descriptors=descriptors
+            )
     if as_json:
         print(
             json.dumps(
@@ -151,13 +156,19 @@ def index(
 def search(
     text: Annotated[str, typer.Argument(help="Any description: tags, a sentence, a mood.")],
     k: KOption = 10,
+    bpm: Annotated[
+        str | None, typer.Option(help="Tempo range, e.g. 60-90 (needs `index --descriptors`).")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="Key or mode: minor, D, 'D minor' (needs descriptors).")
+    ] = None,
     db: DbOption = None,
     model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find the tracks that best match a text."""
     with _errors():
-        hits = _library(db, model).search(text, k=k)
+        hits = _library(db, model).search(text, k=k, bpm=bpm, key=key)
     _print_hits(hits, as_json)
 
 

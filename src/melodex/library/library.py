@@ -41,6 +41,9 @@ class Hit:
     genre: str | None
     duration: float
     segment_start: float | None
+    bpm: float | None = None
+    key: str | None = None
+    mode: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,12 +143,31 @@ class Library:
         """ "exact" or "hnsw": which search the library size chose."""
         return self._vector_index().kind
 
-    def search(self, text: str, *, k: int = 10) -> list[Hit]:
-        """Tracks that best match a text, best first."""
+    def search(
+        self, text: str, *, k: int = 10, bpm: str | None = None, key: str | None = None
+    ) -> list[Hit]:
+        """Tracks that best match a text, best first.
+
+        ``bpm`` ("60-90", or one tempo meaning +/- 4 %, octave errors allowed) and ``key``
+        ("minor", "D", "D minor") restrict the results to tracks indexed with descriptors.
+        """
         if not isinstance(text, str) or not text.strip():
             raise MelodexError("search text is empty")
+        allowed = self._filter_ids(bpm=bpm, key=key)
         query = self.model.encode_text(text)
-        return self._search_vector(query, k=k)
+        return self._search_vector(query, k=k, allowed=allowed)
+
+    def _filter_ids(self, *, bpm: str | None, key: str | None) -> np.ndarray | None:
+        if bpm is None and key is None:
+            return None
+        from melodex.descriptors import parse_bpm_range, parse_key_filter
+
+        try:
+            bpm_range = parse_bpm_range(bpm) if bpm is not None else None
+            key_filter = parse_key_filter(key) if key is not None else None
+        except ValueError as exc:
+            raise MelodexError(str(exc)) from exc
+        return self.store.filtered_ids(bpm=bpm_range, key=key_filter)
 
     def similar(self, path_or_id: str | Path | int, *, k: int = 10) -> list[Hit]:
         """Tracks closest to a track (indexed or not); the track itself is left out."""
@@ -181,11 +203,20 @@ class Library:
         return [(self.model.tag_names[i], float(emb.tag_scores[i])) for i in order]
 
     # -- helpers -------------------------------------------------------------------------------
-    def _search_vector(self, query: np.ndarray, *, k: int, exclude: int | None = None) -> list[Hit]:
+    def _search_vector(
+        self,
+        query: np.ndarray,
+        *,
+        k: int,
+        exclude: int | None = None,
+        allowed: np.ndarray | None = None,
+    ) -> list[Hit]:
         if k < 1:
             raise MelodexError(f"k must be at least 1, not {k}")
         index = self._vector_index()
-        scores, ids = index.search(np.asarray(query, np.float32), k=k)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        scores, ids = index.search(np.asarray(query, np.float32), k=k, allowed=allowed)
         pairs = [
             (int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if int(i) != exclude
         ]
@@ -211,6 +242,9 @@ class Library:
                     genre=row["genre"],
                     duration=float(row["duration"]),
                     segment_start=start,
+                    bpm=None if row.get("bpm") is None else round(float(row["bpm"]), 1),
+                    key=row.get("key"),
+                    mode=row.get("mode"),
                 )
             )
         return hits

@@ -27,8 +27,9 @@ from melodex.errors import StoreError
 TABLE = "tracks"
 META_FILE = "melodex-store.json"
 LOCK_FILE = ".write.lock"
-STORE_FORMAT = 1
+STORE_FORMAT = 2  # 2: mid-level descriptor columns
 META_COLUMNS = ("title", "artist", "album", "genre")
+DESCRIPTOR_COLUMNS = ("bpm", "bpm_confidence", "key", "mode", "key_confidence", "loudness_lufs")
 
 
 @dataclass
@@ -49,6 +50,12 @@ class TrackRow:
     window_vectors: np.ndarray
     window_starts: np.ndarray
     tag_scores: np.ndarray
+    bpm: float | None = None
+    bpm_confidence: float | None = None
+    key: str | None = None
+    mode: str | None = None
+    key_confidence: float | None = None
+    loudness_lufs: float | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class FileState:
     content_hash: str
     size: int
     mtime_ns: int
+    has_descriptors: bool = False
 
 
 def track_id(path: str) -> int:
@@ -88,6 +96,12 @@ def schema(dim: int) -> pa.Schema:
             ("window_vectors", pa.list_(vec)),
             ("window_starts", pa.list_(pa.float32())),
             ("tag_scores", pa.list_(pa.float32())),
+            ("bpm", pa.float32()),
+            ("bpm_confidence", pa.float32()),
+            ("key", pa.string()),
+            ("mode", pa.string()),
+            ("key_confidence", pa.float32()),
+            ("loudness_lufs", pa.float32()),
             ("indexed_at", pa.float64()),
         ]
     )
@@ -216,17 +230,11 @@ class Store:
             handle.close()
 
     def file_states(self) -> dict[str, FileState]:
-        data = self._scan(["id", "path", "content_hash", "size", "mtime_ns"]).to_pydict()
+        cols = ["id", "path", "content_hash", "size", "mtime_ns", "bpm_confidence"]
+        data = self._scan(cols).to_pydict()
         return {
-            p: FileState(i, p, h, s, m)
-            for i, p, h, s, m in zip(
-                data["id"],
-                data["path"],
-                data["content_hash"],
-                data["size"],
-                data["mtime_ns"],
-                strict=True,
-            )
+            p: FileState(i, p, h, s, m, conf is not None)
+            for i, p, h, s, m, conf in zip(*(data[name] for name in cols), strict=True)
         }
 
     def upsert(self, rows: Sequence[TrackRow]) -> None:
@@ -285,6 +293,36 @@ class Store:
             return [found[int(i)] for i in ids if int(i) in found]
         return self._scan(cols).to_pylist()
 
+    def filtered_ids(
+        self, *, bpm: tuple[float, float] | None = None, key: Any = None, octaves: bool = True
+    ) -> np.ndarray:
+        """Ids of tracks whose descriptors pass the filters (``key``: a callable on (key, mode)).
+
+        A BPM range matches a tempo or, with ``octaves``, its double or half (tempo estimates
+        are octave-ambiguous). Tracks without descriptors never match.
+        """
+        data = self._scan(["id", "bpm", "key", "mode"]).to_pydict()
+        if (
+            data["id"]
+            and all(b is None for b in data["bpm"])
+            and all(k is None for k in data["key"])
+        ):
+            raise StoreError(
+                f"{self.path}: no track has tempo/key descriptors; "
+                "re-index with `melodex index DIR --descriptors` to filter by them"
+            )
+        keep = []
+        factors = (1.0, 2.0, 0.5) if octaves else (1.0,)
+        for tid, b, k, m in zip(data["id"], data["bpm"], data["key"], data["mode"], strict=True):
+            if bpm is not None and (
+                b is None or not any(bpm[0] <= b * f <= bpm[1] for f in factors)
+            ):
+                continue
+            if key is not None and not key(k, m):
+                continue
+            keep.append(tid)
+        return np.asarray(keep, np.int64)
+
     def find_path(self, path: str) -> dict[str, Any] | None:
         escaped = path.replace("'", "''")
         rows = self._scan(
@@ -308,6 +346,7 @@ class Store:
             "window_vectors": [list(np.asarray(r.window_vectors, np.float32)) for r in rows],
             "window_starts": [np.asarray(r.window_starts, np.float32) for r in rows],
             "tag_scores": [np.asarray(r.tag_scores, np.float32) for r in rows],
+            **{c: [getattr(r, c) for r in rows] for c in DESCRIPTOR_COLUMNS},
             "indexed_at": [now] * len(rows),
         }
         for r in rows:
