@@ -40,6 +40,9 @@ HIT_KEYS = {
     "genre",
     "duration",
     "segment_start",
+    "bpm",
+    "key",
+    "mode",
 }
 
 
@@ -120,6 +123,16 @@ def test_search_follows_the_json_contract_without_folders(client: TestClient, se
 )
 def test_search_rejects_bad_parameters(client: TestClient, params: dict) -> None:
     assert_error(client.get("/api/search", params=params), 422, "invalid_request")
+
+
+def test_search_filters_say_what_is_missing(client: TestClient, served) -> None:
+    # this library was indexed without --descriptors
+    r = client.get("/api/search", params={"q": "organ", "bpm": "60-90"})
+    assert_error(r, 422, "no_descriptors")
+    assert "--descriptors" in r.text and str(served[0]) not in r.text
+    assert_error(
+        client.get("/api/search", params={"q": "organ", "key": "H major"}), 422, "invalid_filter"
+    )
 
 
 def test_similar_leaves_the_track_out(client: TestClient, ids: dict[str, int]) -> None:

@@ -178,11 +178,13 @@ class LibraryService:
                 return 0, 0 if store is None else store.version, None
             return len(store), store.version, self.queries.index_kind
 
-    def search(self, text: str, k: int) -> list[Hit]:
+    def search(
+        self, text: str, k: int, *, bpm: str | None = None, key: str | None = None
+    ) -> list[Hit]:
         with self.query_lock:
             if not self._has_tracks():
                 return []
-            return self.queries.search(text, k=k)
+            return self.queries.search(text, k=k, bpm=bpm, key=key)
 
     def _has_tracks(self) -> bool:
         """Whether the library holds tracks; the store is refreshed only when it looks empty
@@ -420,12 +422,28 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     def search(
         q: Annotated[str, Query(min_length=1, max_length=500, description="Any text.")],
         k: K = 10,
+        bpm: Annotated[
+            str | None,
+            Query(max_length=40, description="Tempo range, e.g. 60-90 (octave errors allowed)."),
+        ] = None,
+        key: Annotated[
+            str | None, Query(max_length=40, description="Key or mode: minor, D, 'D minor'.")
+        ] = None,
     ) -> list[dict[str, Any]]:
-        """Tracks that best match a text, best first (an empty library gives [])."""
+        """Tracks that best match a text, best first (an empty library gives []).
+
+        ``bpm`` and ``key`` filter by the descriptors of a library indexed with
+        ``--descriptors`` (422 with a clear message otherwise)."""
         if not q.strip():
             raise ApiError(422, "invalid_request", "query.q: the search text is blank")
         with light():
-            return [_hit_json(h) for h in service.search(q, k)]
+            try:
+                hits = service.search(q, k, bpm=bpm, key=key)
+            except StoreError as exc:
+                raise ApiError(422, "no_descriptors", service.scrub(str(exc))) from exc
+            except MelodexError as exc:
+                raise ApiError(422, "invalid_filter", service.scrub(str(exc))) from exc
+            return [_hit_json(h) for h in hits]
 
     @app.get("/api/similar/{track_id}", response_model=list[HitOut], tags=["library"])
     def similar(track_id: TrackId, k: K = 10) -> list[dict[str, Any]]:

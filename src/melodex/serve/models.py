@@ -31,6 +31,9 @@ class HitOut(BaseModel):
     genre: str | None
     duration: float
     segment_start: float | None
+    bpm: float | None = None
+    key: str | None = None
+    mode: str | None = None
 
 
 class TagScore(BaseModel):
