@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TRIPLET = [
     'objective.loss="triplet"',
     'objective.params={"margin": 0.4}',
-    "optim.triplets_per_epoch=8192",
+    "optim.triplets_per_epoch=1024",
+    "optim.epochs=15",
 ]
 RANKING = [
     'objective.loss="ranking"',
@@ -103,7 +104,7 @@ RUNS: list[tuple[str, str, str, list[str]]] = [
         "Text encoder",
         "text-finetuned",
         "head-only",
-        ['model.text_encoder.params={"trainable": true}', "optim.lr=0.0002", "optim.epochs=10"],
+        ['model.text_encoder.params={"trainable": true}', "optim.lr=0.0002", "optim.epochs=5"],
     ),
     ("Seed methods (their own encoders)", "seed-ttmr-stochastic", "ttmr-stochastic", []),
     ("Seed methods (their own encoders)", "seed-wikimute", "wikimute", []),
