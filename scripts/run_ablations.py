@@ -57,7 +57,12 @@ RUNS: list[tuple[str, str, str, list[str]]] = [
         "head-only",
         [*TRIPLET, 'objective.sampling="balanced_weighted"'],
     ),
-    ("Objective", "loss-classification", "head-only", ['objective.loss="classification"']),
+    (
+        "Objective",
+        "loss-classification",
+        "head-only",
+        ['objective.loss="classification"', "objective.params={}"],
+    ),
     (
         "Triplet sampling (tag-based metric learning)",
         "sampling-random",
