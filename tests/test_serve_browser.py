@@ -123,7 +123,10 @@ def test_type_a_query_play_a_result_and_more_like_this(page) -> None:
     assert first_title in page.locator("#now-playing").inner_text()
 
     page.locator("#results li .similar").first.click()
-    page.wait_for_function("document.getElementById('status').textContent.includes('tracks like')")
+    # the final status ("2 tracks like ..."), not the interim "Finding tracks like ..."
+    page.wait_for_function(
+        "/^\\d+ tracks like/.test(document.getElementById('status').textContent)"
+    )
     titles = page.locator("#results li .title").all_inner_texts()
     assert len(titles) == 2
     assert all(first_title not in t for t in titles)
