@@ -116,3 +116,16 @@ def test_zero_shot_search_finds_the_instrument(tmp_path: Path, base_model) -> No
     assert list((text @ audio.T).argmax(axis=1)) == [0, 1, 2]
     top = [name for name, _ in base_model.tag(paths[1], k=3)]
     assert "choir" in top
+
+
+def test_fast_query_path_equals_sentence_transformers(base_model) -> None:
+    from melodex.encoders.text import TextEncoder
+
+    enc = TextEncoder(cache_size=0)
+    texts = ["banjo", "a slow sad melody on a cello", "fusion jazz with synth, bass and saxophone"]
+    assert enc._fast_path_ok
+    fast = np.stack([enc.encode(t) for t in texts])  # one at a time: the direct path
+    reference = enc._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(fast, reference, atol=1e-5)
+    batch = enc.encode(texts * 4)  # 12 texts: the sentence-transformers path
+    np.testing.assert_allclose(batch[:3], reference, atol=1e-5)
