@@ -60,7 +60,7 @@ EXACT_FILTER_LIMIT = 20_000
 # Stored vectors must have unit norm within this tolerance: scores are cosines only then.
 NORM_TOLERANCE = 1e-3
 # Single-query exact search below this many matrix elements (~20k x 384) avoids BLAS threads.
-SINGLE_THREAD_ELEMENTS = 8_000_000
+SINGLE_THREAD_ELEMENTS = 16_000_000  # covers every exact library search (12.8M, search_index)
 _EMPTY_SCORES = np.zeros((0, 0), dtype=np.float32)
 
 
@@ -139,7 +139,8 @@ def _top_k(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.
 
 def _scores(q: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """``q @ matrix.T``; one query against a small matrix stays on one thread (einsum): handing
-    a sub-millisecond matvec to OpenBLAS's threads cost ~8 ms p50 on a busy 2-core machine."""
+    a sub-millisecond matvec to OpenBLAS's threads cost ~8 ms p50 on a busy 2-core machine, and
+    their spinning afterwards slowed the text encoder of the same query (bench_search.py)."""
     if len(q) == 1 and matrix.size <= SINGLE_THREAD_ELEMENTS:
         return np.einsum("ij,j->i", matrix, q[0])[None, :]
     return q @ matrix.T
