@@ -18,6 +18,7 @@ bench: setup
 	.venv/bin/python bench/bench_indexing.py
 	.venv/bin/python bench/bench_search.py --dim 92
 	.venv/bin/python bench/bench_training.py
+	.venv/bin/python bench/bench_serve.py --tracks 10000 --concurrency 1 --seconds 15
 
 # Every number in docs/results.md: demo corpus, the seeds' ablations, baselines, evaluation.
 results: setup
