@@ -32,6 +32,7 @@ from melodex.errors import AudioDecodeError, ModelLoadError
 from melodex.model import (
     AudioEmbedding,
     ModelConfig,
+    pooled_vectors,
     register_architecture,
     weights_fingerprint,
     write_model_folder,
@@ -214,20 +215,8 @@ class DualEncoderModel:
         batch_size: int = 8,
         max_windows: int | None | str = "config",
     ) -> np.ndarray:
-        single = isinstance(audio, str | Path) or (
-            isinstance(audio, np.ndarray) and audio.ndim == 1
-        )
-        items = [audio] if single else list(audio)
-        vectors = [
-            (
-                self.embed_waveform(i, max_windows=max_windows)
-                if isinstance(i, np.ndarray)
-                else self.embed_file(i, max_windows=max_windows)
-            ).vector
-            for i in items
-        ]
-        out = np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32)
-        return out[0] if single else out
+        """Files or waveforms at the model's rate -> (N, dim) pooled track vectors (one -> (dim,))."""
+        return pooled_vectors(self, audio, max_windows=max_windows)
 
     def save(self, folder: str | Path) -> Path:
         return write_model_folder(folder, self.config, self._weights)

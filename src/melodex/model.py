@@ -202,6 +202,26 @@ def weights_fingerprint(config: ModelConfig, weights: dict[str, np.ndarray]) -> 
     return h.hexdigest()
 
 
+def pooled_vectors(
+    model: JointModel,
+    audio: Sequence[str | Path | np.ndarray] | str | Path | np.ndarray,
+    *,
+    max_windows: int | None | str = "config",
+) -> np.ndarray:
+    """The shared body of every ``encode_audio``: files or waveforms at the model's rate ->
+    (N, dim) pooled track vectors; a single input gives (dim,)."""
+    single = isinstance(audio, str | Path) or (isinstance(audio, np.ndarray) and audio.ndim == 1)
+    items = [audio] if single else list(audio)
+    vectors = [
+        model.embed_waveform(np.asarray(item, np.float32), max_windows=max_windows).vector
+        if isinstance(item, np.ndarray)
+        else model.embed_file(item, max_windows=max_windows).vector
+        for item in items
+    ]
+    out = np.stack(vectors) if vectors else np.zeros((0, model.dim), np.float32)
+    return out[0] if single else out
+
+
 def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> JointModel:
     """Load a built-in model by name, or a model folder by path."""
     import melodex.dual  # noqa: F401  (registers the trained architecture)

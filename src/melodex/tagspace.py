@@ -38,6 +38,7 @@ from melodex.model import (
     AudioEmbedding,
     ModelConfig,
     check_weights,
+    pooled_vectors,
     register_architecture,
     weights_fingerprint,
     write_model_folder,
@@ -224,20 +225,8 @@ class ZeroShotTagModel:
         batch_size: int = 8,
         max_windows: int | None | str = "config",
     ) -> np.ndarray:
-        """Files or 16 kHz waveforms -> (N, dim) pooled track vectors (one input gives (dim,))."""
-        single = isinstance(audio, str | Path) or (
-            isinstance(audio, np.ndarray) and audio.ndim == 1
-        )
-        items = [audio] if single else list(audio)
-        vectors = []
-        for item in items:
-            if isinstance(item, np.ndarray):
-                emb = self.embed_waveform(np.asarray(item, np.float32), max_windows=max_windows)
-            else:
-                emb = self.embed_file(item, max_windows=max_windows)
-            vectors.append(emb.vector)
-        out = np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32)
-        return out[0] if single else out
+        """Files or waveforms at the model's rate -> (N, dim) pooled track vectors (one -> (dim,))."""
+        return pooled_vectors(self, audio, max_windows=max_windows)
 
     def tag(self, y_or_path: np.ndarray | str | Path, *, k: int = 10) -> list[tuple[str, float]]:
         """The taggers' own top-k tags with their confidences."""

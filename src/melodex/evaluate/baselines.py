@@ -69,6 +69,7 @@ from melodex.model import (
     AudioEmbedding,
     ModelConfig,
     check_weights,
+    pooled_vectors,
     register_architecture,
     weights_fingerprint,
     write_model_folder,
@@ -692,20 +693,8 @@ class LinearProjectionModel:
         batch_size: int = 8,
         max_windows: int | None | str = "config",
     ) -> np.ndarray:
-        """Files or 16 kHz waveforms -> (N, dim) pooled track vectors (one input gives (dim,))."""
-        single = isinstance(audio, str | Path) or (
-            isinstance(audio, np.ndarray) and audio.ndim == 1
-        )
-        vectors = [
-            (
-                self.embed_waveform(np.asarray(i, np.float32), max_windows=max_windows)
-                if isinstance(i, np.ndarray)
-                else self.embed_file(i, max_windows=max_windows)
-            ).vector
-            for i in ([audio] if single else list(audio))
-        ]
-        out = np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32)
-        return out[0] if single else out
+        """Files or waveforms at the model's rate -> (N, dim) pooled track vectors (one -> (dim,))."""
+        return pooled_vectors(self, audio, max_windows=max_windows)
 
     def save(self, folder: str | Path) -> Path:
         return write_model_folder(folder, self.config, self._weights)
