@@ -206,6 +206,29 @@ def test_wikimute_without_split_column_hashes_and_warns(tmp_path):
         assert item["split"] == hash_split(item["extra"]["file"], seed=3)
 
 
+def test_wikimute_release_variants(tmp_path):
+    """The release's own layout: data/{all,filtered_sf,filtered_mc}.csv with pageid/audio_url."""
+    header = ["file", "pageid", "aspects", "sentences", "audio_url", "url"]
+    rows = {
+        "all": [["Take_Five.ogg", "1", "['jazz']", "['A cool jazz piece.']", "u", "w"],
+                ["Take_Five.ogg", "2", "['saxophone']", "['Saxophone solo.']", "u", "w"],
+                ["Noise.ogg", "3", "['noise']", "['Not music.']", "u", "w"]],
+        "filtered_sf": [["Take_Five.ogg", "1", "['jazz']", "['A cool jazz piece.']", "u", "w"]],
+        "filtered_mc": [["Take_Five.ogg", "1", "['jazz']", "['A cool jazz piece.']", "u", "w"]],
+    }  # fmt: skip
+    for name, body in rows.items():
+        fx._write_csv(tmp_path / "data" / f"{name}.csv", [header, *body])
+    fx.write_audio(tmp_path / "audio" / "Take_Five.ogg", 0)
+    fx.write_audio(tmp_path / "audio" / "Noise.ogg", 1)
+    every = by_id(load_dataset("wikimute", tmp_path))
+    assert sorted(every) == ["wikimute:Noise.ogg", "wikimute:Take_Five.ogg"]
+    assert every["wikimute:Take_Five.ogg"]["tags"] == ["jazz", "saxophone"]
+    filtered = by_id(load_dataset("wikimute", tmp_path, variant="filtered_sf"))
+    assert sorted(filtered) == ["wikimute:Take_Five.ogg"]
+    with pytest.raises(DatasetFormatError, match="unknown WikiMuTe variant"):
+        load_dataset("wikimute", tmp_path, variant="best")
+
+
 def test_wikimute_bad_split(tmp_path):
     fx.write_wikimute(tmp_path)
     path = tmp_path / "wikimute.csv"

@@ -1,10 +1,14 @@
 """WikiMuTe (Weck et al., 2024): Wikimedia Commons music audio with descriptions mined from
 Wikipedia, as short aspects ("upbeat", "brass section") and whole sentences.
 
-Assumed format (the release's exact column names could not be checked; the reader is tolerant):
-
-- One or more ``*.csv`` files directly in ``root`` (or the ``files=`` option), comma-separated,
-  one row per audio file (or per audio file and Wikipedia page; rows of one file are merged):
+The release (Zenodo 10.5281/zenodo.10223362, checked against the authors' README and loader
+script) has three variants in ``data/``: ``all.csv`` (everything collected), ``filtered_sf.csv``
+(self-filtered) and ``filtered_mc.csv`` (filtered with MusicCaps), each with the columns
+``file, pageid, aspects, sentences, audio_url, url``, aspects and sentences as Python list
+literals, one row per (audio file, Wikipedia page); rows of one file are merged, as the authors'
+loader does. ``variant=`` picks one of them (default ``all``) when they are present in ``root``
+or ``root/data``; otherwise every ``*.csv`` in ``root`` is read (or the ``files=`` option). The
+reader is tolerant of other column names:
 
   * the audio file name: the first of ``filename``, ``file``, ``file_name``, ``audio``,
     ``audio_file``, ``audio_path`` (a leading ``File:`` is dropped);
@@ -49,7 +53,8 @@ NAME = "wikimute"
 AUDIO_COLUMNS = ("filename", "file", "file_name", "audio", "audio_file", "audio_path")
 ASPECT_COLUMNS = ("aspects", "aspect_list", "aspect")
 SENTENCE_COLUMNS = ("sentences", "sentence", "descriptions", "description")
-PAGE_COLUMNS = ("page", "page_title", "title", "wiki_page")
+PAGE_COLUMNS = ("page", "page_title", "title", "wiki_page", "pageid")
+VARIANTS = ("all", "filtered_sf", "filtered_mc")
 SPLIT_NAMES = {"train": "train", "valid": "valid", "val": "valid", "validation": "valid"}
 SPLIT_NAMES["test"] = "test"
 
@@ -78,12 +83,26 @@ def load(
     *,
     audio_root: Path | None = None,
     files: Sequence[Path] | None = None,
+    variant: str = "all",
     seed: int = 0,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
 ) -> LoadResult:
     root = Path(root)
     result = LoadResult(NAME)
-    paths = [Path(f) for f in files] if files else sorted(root.glob("*.csv"))
+    if variant not in VARIANTS:
+        raise DatasetFormatError(f"unknown WikiMuTe variant {variant!r}; one of {VARIANTS}")
+    release = [d / f"{v}.csv" for d in (root, root / "data") for v in VARIANTS]
+    if files:
+        paths = [Path(f) for f in files]
+    elif any(p.is_file() for p in release):
+        chosen = [
+            d / f"{variant}.csv" for d in (root, root / "data") if (d / f"{variant}.csv").is_file()
+        ]
+        if not chosen:
+            raise DatasetFormatError(f"{root}: no {variant}.csv among the WikiMuTe variants")
+        paths = chosen[:1]
+    else:
+        paths = sorted(root.glob("*.csv"))
     if not paths:
         raise DatasetFormatError(f"no WikiMuTe csv file in {root}")
     audio_root = Path(audio_root) if audio_root else first_existing(root / "audio") or root
