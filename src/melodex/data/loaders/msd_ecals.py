@@ -1,7 +1,9 @@
 """MSD-eCALS: the Million Song Dataset subset with the tag vocabulary of TTMR (Doh et al., 2023).
 
-Assumed format (that of the TTMR release's ``ecals_annotation/`` folder; looked for in ``root``
-and ``root/ecals_annotation``), read tolerantly:
+Format of the TTMR release's ``ecals_annotation/`` folder (checked against the authors' loader,
+``mtr/contrastive/dataset.py``: ``annotation.json`` maps track id -> entry with a ``tag`` list,
+``ecals_track_split.json`` holds ``train_track`` / ``extra_track`` / ``valid_track`` /
+``test_track``); looked for in ``root`` and ``root/ecals_annotation``, read tolerantly:
 
 - Annotation, the first found of ``annotation.json``, ``annotation.jsonl``, ``annotation.csv``
   (or the ``annotation=`` option):
@@ -24,7 +26,10 @@ and ``root/ecals_annotation``), read tolerantly:
 
 - Audio: one file per track named by MSD track id (``TRAAAAW128F429D538.mp3``, any audio
   extension), anywhere under ``audio_root`` (default ``root/audio`` when it exists, else
-  ``root``; MSD's nested ``A/A/A/`` folders work as well).
+  ``root``; MSD's nested ``A/A/A/`` folders work as well). The release itself maps MSD ids to
+  7digital preview paths through two pickles (``lastfm_annotation/MSD_id_to_7D_id.pkl``,
+  ``7D_id_to_path.pkl``); melodex does not unpickle downloaded files, so rename or link the
+  previews by MSD id first.
 
 Tags are lower-cased; the ``year`` goes to ``extra``.
 """
