@@ -28,7 +28,7 @@ from melodex.encoders.audio import (
     audio_encoder_spec,
 )
 from melodex.encoders.text_trainable import build_text_encoder, encoder_config_dict
-from melodex.errors import AudioDecodeError, ModelLoadError
+from melodex.errors import ModelLoadError
 from melodex.model import (
     AudioEmbedding,
     ModelConfig,
@@ -203,10 +203,10 @@ class DualEncoderModel:
     def embed_file(
         self, path: str | Path, *, max_windows: int | None | str = "config"
     ) -> AudioEmbedding:
-        y = load_audio(path, sr=self.net.frontend.sample_rate)
-        if len(y) == 0:
-            raise AudioDecodeError(path, "no audio samples")
-        return self.embed_waveform(y, max_windows=max_windows)
+        # load_audio never returns an empty array: it raises AudioDecodeError naming the file
+        return self.embed_waveform(
+            load_audio(path, sr=self.net.frontend.sample_rate), max_windows=max_windows
+        )
 
     def encode_audio(
         self,

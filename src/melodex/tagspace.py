@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from melodex.audio import AudioDecodeError, frame_windows, load_audio, select_windows
+from melodex.audio import frame_windows, load_audio, select_windows
 from melodex.encoders.musicnn import (
     MUSICNN_SR,
     WINDOW_SAMPLES,
@@ -213,10 +213,8 @@ class ZeroShotTagModel:
         self, path: str | Path, *, max_windows: int | None | str = "config"
     ) -> AudioEmbedding:
         """Decode a file and embed it; AudioDecodeError names the file on failure."""
-        y = load_audio(path, sr=MUSICNN_SR)
-        if len(y) == 0:
-            raise AudioDecodeError(path, "no audio samples")
-        return self.embed_waveform(y, max_windows=max_windows)
+        # load_audio never returns an empty array: it raises AudioDecodeError naming the file
+        return self.embed_waveform(load_audio(path, sr=MUSICNN_SR), max_windows=max_windows)
 
     def encode_audio(
         self,
