@@ -186,6 +186,140 @@ def _default_model_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
+@dataclass
+class IndexPlan:
+    """What a run must do, worked out from the folder and the store before any decoding."""
+
+    todo: list[str]
+    known: dict[str, FileState]
+    gone_by_hash: dict[str, FileState]
+
+    @property
+    def reusable_hashes(self) -> set[str]:
+        """Content hashes whose vectors are already stored (unchanged or moved files)."""
+        return {s.content_hash for s in self.known.values()} | set(self.gone_by_hash)
+
+
+def plan_index(
+    store: Store, folder: str | Path, report: IndexReport, *, descriptors: bool = False
+) -> IndexPlan:
+    """Scan ``folder`` and compare it with the store: files to (re-)embed, files gone."""
+    paths, problems = scan_folder(folder)
+    report.failed.extend(problems)
+    known = store.file_states()
+    root = os.path.join(os.path.abspath(Path(folder).expanduser()), "")
+    present = set(paths)
+    gone = [s for p, s in known.items() if p.startswith(root) and p not in present]
+    todo: list[str] = []
+    for path in paths:
+        state = known.get(path)
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            report.failed.append((path, f"cannot read file: {exc.strerror}"))
+            continue
+        unchanged = state and state.size == st.st_size and state.mtime_ns == st.st_mtime_ns
+        if unchanged and (state.has_descriptors or not descriptors):
+            report.skipped += 1
+        else:
+            todo.append(path)
+    return IndexPlan(todo, known, {s.content_hash: s for s in gone})
+
+
+def embed_item(model: JointModel, item: _Decoded, *, keep_windows: bool = True) -> TrackRow:
+    """The store row for a decoded file: its vectors, file facts and tags."""
+    assert item.samples is not None
+    emb = model.embed_waveform(item.samples)
+    window_vectors = emb.window_vectors if keep_windows else emb.window_vectors[:0]
+    window_starts = emb.window_starts if keep_windows else emb.window_starts[:0]
+    return TrackRow(
+        id=track_id(item.path),
+        path=item.path,
+        content_hash=item.content_hash,
+        size=item.size,
+        mtime_ns=item.mtime_ns,
+        duration=float(emb.duration),
+        title=item.tags.get("title"),
+        artist=item.tags.get("artist"),
+        album=item.tags.get("album"),
+        genre=item.tags.get("genre"),
+        vector=emb.vector,
+        window_vectors=window_vectors,
+        window_starts=window_starts,
+        tag_scores=emb.tag_scores,
+        **(item.descriptors or {}),
+    )
+
+
+class IndexWriter:
+    """Applies per-file outcomes to the store in atomic batches and keeps the report.
+
+    Both the single-process indexer and the Ray indexer feed it, so they share every rule:
+    reuse of unchanged or moved files, batch commits, failures reported with reasons.
+    """
+
+    def __init__(
+        self, store: Store, plan: IndexPlan, report: IndexReport, *, commit_every: int = 16
+    ) -> None:
+        self.store = store
+        self.plan = plan
+        self.report = report
+        self.commit_every = commit_every
+        self._pending: list[TrackRow] = []
+        self._moved_from: list[int] = []
+
+    def reuse(self, item: _Decoded) -> bool:
+        """Keep stored vectors for an unchanged or moved file; False when none fit."""
+        state = self.plan.known.get(item.path)
+        found = _reusable(self.store, state, self.plan.gone_by_hash.get(item.content_hash), item)
+        if found is None:
+            return False
+        row, was_move = found
+        if item.descriptors is not None:  # newly requested descriptors
+            row = dataclasses.replace(row, **item.descriptors)
+        self._pending.append(row)
+        if was_move:
+            self._moved_from.append(self.plan.gone_by_hash.pop(item.content_hash).id)
+            self.report.moved.append(item.path)
+        elif item.descriptors is not None:
+            self.report.updated.append(item.path)
+        else:
+            self.report.skipped += 1
+        self._maybe_commit()
+        return True
+
+    def add(self, row: TrackRow) -> None:
+        """A freshly embedded file."""
+        self.report.audio_seconds += row.duration
+        self._pending.append(row)
+        (self.report.updated if row.path in self.plan.known else self.report.added).append(row.path)
+        self._maybe_commit()
+
+    def fail(self, path: str, reason: str) -> None:
+        self.report.failed.append((path, reason))
+
+    def _maybe_commit(self) -> None:
+        if len(self._pending) >= self.commit_every:
+            self.commit()
+
+    def commit(self) -> None:
+        self.store.upsert(self._pending)
+        self.store.delete(self._moved_from)
+        self._pending.clear()
+        self._moved_from.clear()
+
+    def finish(self, *, remove_missing: bool = True) -> None:
+        """Commit what is left, drop files that disappeared, compact after changes."""
+        self.commit()
+        report = self.report
+        if remove_missing:
+            stale = list(self.plan.gone_by_hash.values())
+            self.store.delete([s.id for s in stale])
+            report.removed.extend(s.path for s in stale)
+        if report.added or report.updated or report.removed or report.moved:
+            self.store.compact()
+
+
 def index_folder(
     store: Store,
     model: JointModel,
@@ -211,101 +345,25 @@ def index_folder(
     store.bind_model(model.identity, model.config.name, model.dim)
     threads = model_threads if model_threads is not None else _default_model_threads()
     with store.writing(), _torch_threads(threads):
-        paths, problems = scan_folder(folder)
-        report.failed.extend(problems)
-        known = store.file_states()
-        root = os.path.join(os.path.abspath(Path(folder).expanduser()), "")
-        present = set(paths)
-        gone = [s for p, s in known.items() if p.startswith(root) and p not in present]
-        gone_by_hash = {s.content_hash: s for s in gone}
-
-        todo: list[str] = []
-        for path in paths:
-            state = known.get(path)
-            try:
-                st = os.stat(path)
-            except OSError as exc:
-                report.failed.append((path, f"cannot read file: {exc.strerror}"))
-                continue
-            unchanged = state and state.size == st.st_size and state.mtime_ns == st.st_mtime_ns
-            if unchanged and (state.has_descriptors or not descriptors):
-                report.skipped += 1
-            else:
-                todo.append(path)
-
-        pending: list[TrackRow] = []
-        moved_from: list[int] = []
-
-        def commit() -> None:
-            store.upsert(pending)
-            store.delete(moved_from)
-            pending.clear()
-            moved_from.clear()
-
+        plan = plan_index(store, folder, report, descriptors=descriptors)
+        writer = IndexWriter(store, plan, report, commit_every=commit_every)
         sample_rate = model.config.sample_rate
+        todo = plan.todo
         for done, item in enumerate(
             _prefetch(todo, sample_rate, decode_workers, depth=4, describe=descriptors), start=1
         ):
-            state = known.get(item.path)
             try:
                 if item.error is not None:
-                    report.failed.append((item.path, item.error))
-                    continue
-                reuse = _reusable(store, state, gone_by_hash.get(item.content_hash), item)
-                if reuse is not None:
-                    row, was_move = reuse
-                    if item.descriptors is not None:  # newly requested descriptors
-                        row = dataclasses.replace(row, **item.descriptors)
-                    pending.append(row)
-                    if was_move:
-                        moved_from.append(gone_by_hash.pop(item.content_hash).id)
-                        report.moved.append(item.path)
-                    elif item.descriptors is not None:
-                        report.updated.append(item.path)
-                    else:
-                        report.skipped += 1
-                    continue
-                assert item.samples is not None
-                emb = model.embed_waveform(item.samples)
-                report.audio_seconds += emb.duration
-                window_vectors = emb.window_vectors if keep_windows else emb.window_vectors[:0]
-                window_starts = emb.window_starts if keep_windows else emb.window_starts[:0]
-                pending.append(
-                    TrackRow(
-                        id=track_id(item.path),
-                        path=item.path,
-                        content_hash=item.content_hash,
-                        size=item.size,
-                        mtime_ns=item.mtime_ns,
-                        duration=float(emb.duration),
-                        title=item.tags.get("title"),
-                        artist=item.tags.get("artist"),
-                        album=item.tags.get("album"),
-                        genre=item.tags.get("genre"),
-                        vector=emb.vector,
-                        window_vectors=window_vectors,
-                        window_starts=window_starts,
-                        tag_scores=emb.tag_scores,
-                        **(item.descriptors or {}),
-                    )
-                )
-                (report.updated if state else report.added).append(item.path)
+                    writer.fail(item.path, item.error)
+                elif not writer.reuse(item):
+                    writer.add(embed_item(model, item, keep_windows=keep_windows))
             except (MelodexError, ValueError, RuntimeError) as exc:
-                report.failed.append((item.path, f"cannot embed: {exc}"))
+                writer.fail(item.path, f"cannot embed: {exc}")
             finally:
                 item.samples = None
-                if len(pending) >= commit_every:
-                    commit()
                 if progress is not None:
                     progress(done, len(todo), item.path)
-        commit()
-
-        if remove_missing:
-            stale = [s for s in gone_by_hash.values()]
-            store.delete([s.id for s in stale])
-            report.removed.extend(s.path for s in stale)
-        if report.added or report.updated or report.removed or report.moved:
-            store.compact()
+        writer.finish(remove_missing=remove_missing)
     report.wall_seconds = time.perf_counter() - started
     return report
 
