@@ -7,6 +7,7 @@ contract documented in the README (keys are stable).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -106,19 +107,36 @@ def index(
     folder: Annotated[Path, typer.Argument(help="Folder of music, scanned recursively.")],
     db: DbOption = None,
     model: ModelOption = None,
-    workers: Annotated[int, typer.Option(help="Decoding threads running ahead of the model.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Decoding threads running ahead of the model (default 1); with --ray, worker "
+            "processes of the local Ray cluster (default: all cores).",
+        ),
+    ] = None,
     descriptors: Annotated[
         bool, typer.Option(help="Also estimate tempo, key and loudness (for --bpm/--key filters).")
     ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Embed on Ray: `--ray` alone starts a local cluster; `--ray ADDRESS` joins one "
+            "(auto, host:port, ray://host:10001). Needs melodex[ray].",
+        ),
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Files per Ray task (with --ray).")] = 4,
     as_json: JsonOption = False,
 ) -> None:
     """Index (or re-index incrementally) a folder of music."""
     with _errors():
         lib = _library(db, model)
+        if ray is not None:
+            options = {"workers": workers, "batch_size": batch}
+        else:
+            options = {"decode_workers": workers or 1}
         with _progress("indexing") as update:
-            report = lib.index(
-                folder, progress=update, decode_workers=workers, descriptors=descriptors
-            )
+            report = lib.index(folder, progress=update, descriptors=descriptors, ray=ray, **options)
     if as_json:
         print(
             json.dumps(
@@ -926,4 +944,22 @@ def mine_extract(
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point; ``argv`` lets tests run the CLI in-process."""
-    app(args=argv if argv is not None else sys.argv[1:], prog_name="melodex")
+    args = list(argv if argv is not None else sys.argv[1:])
+    app(args=optional_ray_address(args), prog_name="melodex")
+
+
+_RAY_ADDRESS = re.compile(r"^(auto|local|ray://\S+|[\w.-]+:\d+)$")
+
+
+def optional_ray_address(args: list[str]) -> list[str]:
+    """Let `--ray` take an optional value: a bare `--ray` means a local cluster.
+
+    Click options cannot have optional values, so a `--ray` not followed by something that
+    looks like a Ray address (auto, local, host:port, ray://...) becomes `--ray local`.
+    """
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg == "--ray" and (i + 1 == len(args) or not _RAY_ADDRESS.match(args[i + 1])):
+            out.append("local")
+    return out

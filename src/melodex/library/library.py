@@ -116,12 +116,28 @@ class Library:
 
     # -- writing -----------------------------------------------------------------------------
     def index(
-        self, folder: str | Path, *, progress: ProgressFn | None = None, **options: Any
+        self,
+        folder: str | Path,
+        *,
+        progress: ProgressFn | None = None,
+        ray: str | None = None,
+        **options: Any,
     ) -> IndexReport:
-        """Add, update and remove tracks so the library mirrors ``folder`` (see indexer rules)."""
+        """Add, update and remove tracks so the library mirrors ``folder`` (see indexer rules).
+
+        ``ray``: embed on a Ray cluster instead of in this process ("local" starts one on this
+        machine; or a cluster address). Same rules, same rows (melodex.library.distributed).
+        """
         if self._store is None:
             self._store = Store(self.path, create=True)
-        report = index_folder(self._store, self.model, folder, progress=progress, **options)
+        if ray is not None:
+            from melodex.library.distributed import index_folder_ray
+
+            report = index_folder_ray(
+                self._store, self.model, folder, address=ray, progress=progress, **options
+            )
+        else:
+            report = index_folder(self._store, self.model, folder, progress=progress, **options)
         self._index = sync_index(self._store)  # queries never pay for an ANN build
         self._index_version = self._store.version
         return report

@@ -1,0 +1,192 @@
+"""The Ray indexer on a real local Ray cluster: same rows as the single-process indexer,
+bit for bit, the same incremental rules, and a worker killed mid-run costs nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from melodex.cli import optional_ray_address
+from melodex.library.distributed import index_folder_ray
+from melodex.library.indexer import index_folder
+from melodex.library.store import Store
+from tests.music_fixtures import tone_piece, write_audio
+
+ray = pytest.importorskip("ray")  # the extra is in dev; CI installs it
+
+KINDS = ("plucked", "organ", "clicks")
+FORMATS = (".flac", ".ogg", ".mp3", ".wav")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local cluster with two worker CPUs for the whole module (start-up costs seconds)."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("ray-music")
+    for i in range(10):
+        ext = FORMATS[i % len(FORMATS)]
+        y = tone_piece(100 + i, seconds=6.0 + i % 3, kind=KINDS[i % 3])
+        write_audio(folder / f"album{i % 2}" / f"track{i:02d}{ext}", y, tags={"title": f"T{i}"})
+    return folder
+
+
+def snapshot(db: Path) -> dict[str, tuple]:
+    """Everything a run decides about each track (not when it was written)."""
+    cols = ["path", "content_hash", "size", "duration", "title", "vector", "window_vectors",
+            "window_starts", "tag_scores"]  # fmt: skip
+    out = {}
+    for r in Store(db).rows(columns=cols):
+        arrays = tuple(
+            np.asarray(r[c], np.float32).tobytes()
+            for c in ("vector", "window_vectors", "window_starts", "tag_scores")
+        )
+        out[r["path"]] = (r["content_hash"], r["size"], r["duration"], r["title"], *arrays)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(base_model, music: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    db = tmp_path_factory.mktemp("single") / "db"
+    report = index_folder(Store(db, create=True), base_model, music)
+    assert len(report.added) == 10 and not report.failed
+    return snapshot(db)
+
+
+def test_single_process_runs_are_bit_identical(base_model, music, reference, tmp_path) -> None:
+    db = tmp_path / "again"
+    index_folder(Store(db, create=True), base_model, music, model_threads=2)
+    assert snapshot(db) == reference
+
+
+def test_ray_writes_the_same_rows_as_the_single_process_path(
+    cluster, base_model, music, reference, tmp_path
+) -> None:
+    db = tmp_path / "db"
+    seen: list[int] = []
+    report = index_folder_ray(
+        Store(db, create=True), base_model, music, batch_size=3,
+        progress=lambda done, total, path: seen.append(done),
+    )  # fmt: skip
+    assert sorted(report.added) == sorted(reference) and not report.failed
+    assert seen == list(range(1, 11))
+    assert snapshot(db) == reference
+    # nothing to do the second time
+    again = index_folder_ray(Store(db), base_model, music)
+    assert again.skipped == 10 and not (again.added or again.updated or again.failed)
+
+
+def test_ray_follows_the_incremental_rules(cluster, base_model, music, tmp_path) -> None:
+    folder = tmp_path / "music"
+    shutil.copytree(music, folder)
+    db = tmp_path / "db"
+    index_folder_ray(Store(db, create=True), base_model, folder)
+    # one new file, one moved, one deleted, one changed, and two broken ones
+    write_audio(folder / "new.flac", tone_piece(999, seconds=5.0))
+    (folder / "album0" / "track00.flac").rename(folder / "moved.flac")
+    (folder / "album1" / "track01.ogg").unlink()
+    write_audio(folder / "album0" / "track02.mp3", tone_piece(555, seconds=5.0))
+    (folder / "notes.mp3").write_text("not audio at all")
+    (folder / "empty.wav").write_bytes(b"")
+    report = index_folder_ray(Store(db), base_model, folder, batch_size=2)
+    assert report.added == [str(folder / "new.flac")]
+    assert report.moved == [str(folder / "moved.flac")]
+    assert report.removed == [str(folder / "album1" / "track01.ogg")]
+    assert report.updated == [str(folder / "album0" / "track02.mp3")]
+    failed = dict(report.failed)
+    assert set(failed) == {str(folder / "notes.mp3"), str(folder / "empty.wav")}
+    assert all(reason for reason in failed.values())
+    store = Store(db)
+    assert len(store) == 10 and len(set(store.ids())) == 10  # no duplicates
+    # the same folder indexed from scratch by the single-process path gives the same rows
+    clean = tmp_path / "clean"
+    index_folder(Store(clean, create=True), base_model, folder)
+    assert snapshot(db) == snapshot(clean)
+
+
+def _task_processes() -> list[psutil.Process]:
+    """Ray worker processes currently running an embedding task (Ray names them after it)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if cmdline.startswith("ray::embed_batch"):
+            found.append(proc)
+    return found
+
+
+def test_a_killed_worker_costs_nothing(cluster, base_model, music, reference, tmp_path) -> None:
+    db = tmp_path / "db"
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def killer() -> None:
+        deadline = time.time() + 60
+        while not stop.is_set() and time.time() < deadline and len(killed) < 2:
+            for proc in _task_processes():
+                if proc.pid not in killed:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    killed.append(proc.pid)
+                    time.sleep(1.0)  # let Ray notice and retry before the next kill
+                    break
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    try:
+        report = index_folder_ray(Store(db, create=True), base_model, music, batch_size=2)
+    finally:
+        stop.set()
+        thread.join()
+    assert killed, "no worker was seen running a task"
+    assert not report.failed, report.failed
+    assert snapshot(db) == reference
+
+
+def test_an_interrupted_ray_run_resumes(cluster, base_model, music, reference, tmp_path) -> None:
+    db = tmp_path / "db"
+
+    def interrupt(done: int, total: int, path: str) -> None:
+        if done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        index_folder_ray(
+            Store(db, create=True), base_model, music, batch_size=1, commit_every=2,
+            progress=interrupt,
+        )  # fmt: skip
+    partial = len(Store(db))
+    assert 2 <= partial < 10
+    report = index_folder_ray(Store(db), base_model, music)
+    assert report.skipped == partial and len(report.added) == 10 - partial
+    assert snapshot(db) == reference
+
+
+def test_ray_flag_takes_an_optional_address() -> None:
+    assert optional_ray_address(["index", "/music", "--ray"]) == [
+        "index",
+        "/music",
+        "--ray",
+        "local",
+    ]
+    assert optional_ray_address(["index", "--ray", "/music"]) == [
+        "index",
+        "--ray",
+        "local",
+        "/music",
+    ]
+    for address in ("auto", "10.0.0.5:6379", "ray://head:10001", "local"):
+        assert optional_ray_address(["index", "--ray", address, "d"])[2] == address
+    assert optional_ray_address(["index", "--ray=auto", "d"]) == ["index", "--ray=auto", "d"]
