@@ -1,0 +1,786 @@
+"""A library store on a Chroma server: the interface of the embedded :class:`Store`, networked.
+
+Why: the embedded LanceDB store serves one machine. When several machines or processes must
+write or query one library, when the vectors no longer fit one machine's RAM, or when other
+applications should query it as a service, the library moves to a vector database server
+(docs/scale.md). Chroma is that server here; ``--db chroma://HOST:PORT/COLLECTION`` selects it.
+
+Layout on the server:
+
+* collection ``COLLECTION``: one record per track. The record id is ``str(track id)``, the
+  embedding is the track vector (HNSW index, inner-product space), the metadata holds every
+  other :class:`TrackRow` field: scalars as themselves (float32 columns rounded to float32, so
+  rows read back equal the embedded store's), arrays (window vectors, window starts, tag
+  scores) as base64 of little-endian float32. A missing key means None. Two derived keys serve
+  server-side filters: ``described`` (the track has a tempo or key) and ``key_pc`` (the pitch
+  class of its key).
+* collection ``COLLECTION-melodex``: the store's own records, each with a dummy 1-d embedding:
+  ``model`` (which model made the vectors), ``version`` (a counter bumped after every write,
+  and the newest ``indexed_at``), and ``lease.N`` (writer leases, see :meth:`writing`).
+
+What Chroma guarantees, and how this store copes (measured against chromadb 1.5):
+
+* One ``add``/``upsert``/``delete`` call is one entry of the server's write-ahead log, applied
+  as a unit; there are no transactions across calls or collections. A batch larger than the
+  server's ``max_batch_size`` (5461 locally) is split and loses that atomicity; the indexer's
+  batches (16 files) are far below it. Rows are written first and the version is bumped after,
+  so a reader that sees a new version sees its rows; a writer killed in between leaves rows
+  whose version was not bumped, which the next write bumps.
+* ``add`` of an id that exists is ignored (the first writer wins). That insert-if-absent is the
+  only compare-and-set Chroma offers; the model binding and the writer lease are built on it.
+* There is no lock. A writer holds a lease record with an owner and an expiry in the server's
+  clock (its heartbeat), renewed by a background thread; a second writer fails fast while the
+  lease is live, and a killed writer's lease expires after ``lease_seconds``. Writes made under
+  a lease first check that no newer lease exists, so a writer whose lease was taken over stops.
+* Reads page through ``get(limit=, offset=)``; pages are not a snapshot, so a read that runs
+  during a write may see part of it (the next read sees all of it).
+* The server parses a long decimal to within one float64 ulp (120.30000305175781 came back as
+  120.3000030517578): float32 columns are rounded back to float32 when read, and write times
+  are whole milliseconds, which parse exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from melodex.errors import StoreError
+from melodex.library.store import (
+    DESCRIPTOR_COLUMNS,
+    META_COLUMNS,
+    FileState,
+    TrackRow,
+    schema,
+)
+
+SCHEMES = {"chroma": (False, 8000), "chroma+http": (False, 8000), "chroma+https": (True, 443)}
+META_SUFFIX = "-melodex"
+CHROMA_FORMAT = 1  # the record layout above
+LEASE_SECONDS = 30.0
+PAGE_SIZE = 1000
+# The server's HNSW parameters: melodex's own HNSW uses M 32 and ef 256 (search_index.py).
+HNSW_CONFIG = {"space": "ip", "ef_construction": 200, "ef_search": 256, "max_neighbors": 32}
+ARRAY_COLUMNS = ("window_vectors", "window_starts", "tag_scores")
+FLOAT32_COLUMNS = ("duration", "bpm", "bpm_confidence", "key_confidence", "loudness_lufs")
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]$")
+_ONE = [[1.0]]  # the dummy embedding of the store's own records
+
+
+class NoLibraryError(StoreError):
+    """The server answers but holds no library under that name (yet)."""
+
+
+@dataclass(frozen=True)
+class ChromaLocation:
+    """Where a Chroma-backed library lives: ``chroma[+https]://HOST[:PORT]/COLLECTION``."""
+
+    host: str
+    port: int
+    collection: str
+    ssl: bool = False
+
+    @property
+    def url(self) -> str:
+        scheme = "chroma+https" if self.ssl else "chroma"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}/{self.collection}"
+
+    @property
+    def meta_collection(self) -> str:
+        return self.collection + META_SUFFIX
+
+
+def parse_location(location: str) -> ChromaLocation:
+    """Parse a store URL, or raise StoreError saying what is wrong with it."""
+    parts = urlsplit(location.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise StoreError(f"{location}: not a Chroma URL (expected chroma://HOST:PORT/COLLECTION)")
+    ssl, default_port = SCHEMES[scheme]
+    try:
+        port = parts.port or default_port
+    except ValueError as exc:
+        raise StoreError(f"{location}: bad port ({exc})") from None
+    if not parts.hostname:
+        raise StoreError(f"{location}: no host (expected chroma://HOST:PORT/COLLECTION)")
+    name = parts.path.strip("/")
+    if parts.query or parts.fragment or "/" in name:
+        raise StoreError(f"{location}: expected chroma://HOST:PORT/COLLECTION and nothing more")
+    if not name:
+        raise StoreError(f"{location}: no collection name (chroma://HOST:PORT/COLLECTION)")
+    if not _NAME.match(name) or not 3 <= len(name) <= 512 - len(META_SUFFIX):
+        raise StoreError(
+            f"{location}: bad collection name {name!r}: use 3-{512 - len(META_SUFFIX)} "
+            "characters from a-z A-Z 0-9 . _ -, starting and ending with a letter or digit"
+        )
+    return ChromaLocation(parts.hostname, port, name, ssl)
+
+
+def _f32(value: float) -> float:
+    """A float as the embedded store keeps it (a float32 column), so both read back equal."""
+    return float(np.float32(value))
+
+
+def _pack(array: Any) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, "<f4").tobytes()).decode("ascii")
+
+
+def _unpack(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), "<f4")
+
+
+@dataclass
+class _Lease:
+    """The writer lease this process holds (``lost`` says why it no longer does)."""
+
+    gen: int
+    owner: str
+    expires: float  # on the server's clock
+    deadline: float  # the same moment on this process's monotonic clock
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    lost: str | None = None
+
+
+class ChromaStore:
+    """A library in a Chroma server collection; the same methods as the embedded ``Store``.
+
+    ``lease_seconds``: how long a killed writer keeps others out. ``page_size``: records per
+    read request (reads page through large collections).
+    """
+
+    def __init__(
+        self,
+        location: str,
+        *,
+        create: bool = False,
+        lease_seconds: float = LEASE_SECONDS,
+        page_size: int = PAGE_SIZE,
+    ):
+        self._where = parse_location(location)
+        self.location = self._where.url
+        self.path = self.location  # for messages: there is no folder
+        self.lease_seconds = float(lease_seconds)
+        self.page_size = int(page_size)
+        self._lease: _Lease | None = None
+        self._client = self._connect()
+        self._tracks, self._own = self._collections(create)
+        self._batch = self._call("read the batch limit", self._client.get_max_batch_size)
+        self.meta = self._read_meta()
+        self._version = self._read_version()[0]
+
+    def __repr__(self) -> str:
+        return f"ChromaStore({self.location!r})"
+
+    # -- connection --------------------------------------------------------------------------
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one Chroma call; its failures become StoreErrors naming the library and cause."""
+        try:
+            return fn(*args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:  # chromadb raises ChromaError, ValueError, httpx errors
+            raise StoreError(f"{self.location}: cannot {what}: {exc}") from exc
+
+    def _connect(self) -> Any:
+        try:
+            import chromadb
+            from chromadb.config import Settings
+        except ImportError as exc:
+            raise StoreError(
+                f"{self.location}: a Chroma store needs the chroma extra "
+                "(pip install 'melodex[chroma]')"
+            ) from exc
+        where = self._where
+        return self._call(
+            f"reach the Chroma server at {where.host}:{where.port}",
+            chromadb.HttpClient,
+            host=where.host,
+            port=where.port,
+            ssl=where.ssl,
+            settings=Settings(anonymized_telemetry=False),
+        )
+
+    def _collections(self, create: bool) -> tuple[Any, Any]:
+        """(tracks, the store's own records); refuses a collection melodex cannot search."""
+        from chromadb.errors import NotFoundError
+
+        name, own = self._where.collection, self._where.meta_collection
+        try:
+            if create:
+                tracks = self._client.get_or_create_collection(
+                    name, embedding_function=None, configuration={"hnsw": HNSW_CONFIG}
+                )
+            else:
+                tracks = self._client.get_collection(name, embedding_function=None)
+            space = ((tracks.configuration or {}).get("hnsw") or {}).get("space")
+            if space != "ip":
+                raise StoreError(
+                    f"{self.location}: collection {name!r} uses the {space!r} space, melodex "
+                    "needs 'ip' (inner product); was it made by another application?"
+                )
+            if create:
+                meta = self._client.get_or_create_collection(own, embedding_function=None)
+            else:
+                meta = self._client.get_collection(own, embedding_function=None)
+        except NotFoundError:
+            raise NoLibraryError(
+                f"{self.location}: no library here "
+                f"(run `melodex index DIR --db {self.location}` first)"
+            ) from None
+        except StoreError:
+            raise
+        except Exception as exc:  # chromadb raises several kinds
+            raise StoreError(f"{self.location}: cannot open the library: {exc}") from exc
+        return tracks, meta
+
+    def _server_time(self) -> float:
+        """Seconds since the epoch on the server's clock: one clock for every writer."""
+        return self._call("read the server clock", self._client.heartbeat) / 1e9
+
+    # -- metadata: which model made these vectors -----------------------------------------
+    def _read_meta(self) -> dict[str, Any]:
+        got = self._call("read the store metadata", self._own.get, ids=["model"])
+        if not got["ids"]:
+            return {}
+        meta = dict(got["metadatas"][0])
+        if meta.get("format") != CHROMA_FORMAT:
+            raise StoreError(
+                f"{self.location}: store format {meta.get('format')!r}, "
+                f"this melodex reads {CHROMA_FORMAT}"
+            )
+        return meta
+
+    def bind_model(self, identity: str, name: str, dim: int) -> None:
+        """Record the model on first use; refuse a different one later (vectors would not mix).
+
+        Two writers binding at once: ``add`` keeps the first, so the second one is refused.
+        """
+        if not self.meta:
+            meta = {
+                "format": CHROMA_FORMAT,
+                "model": identity,
+                "model_name": name,
+                "dim": int(dim),
+                "created": time.time(),
+            }
+            self._call(
+                "record the model", self._own.add, ids=["model"], embeddings=_ONE, metadatas=[meta]
+            )
+            self.meta = self._read_meta()
+        if self.meta["model"] != identity:
+            raise StoreError(
+                f"{self.location}: indexed with model {self.meta['model']}, not {identity}; "
+                "use that model, or index into a new --db"
+            )
+
+    def check_model(self, identity: str) -> None:
+        if self.meta and self.meta["model"] != identity:
+            raise StoreError(
+                f"{self.location}: indexed with model {self.meta['model']}, "
+                f"but queries use {identity}"
+            )
+
+    @property
+    def dim(self) -> int | None:
+        return self.meta.get("dim")
+
+    # -- version: a counter bumped after every write --------------------------------------
+    def _read_version(self) -> tuple[int, float]:
+        got = self._call("read the store version", self._own.get, ids=["version"])
+        if not got["ids"]:
+            return 0, 0.0
+        meta = got["metadatas"][0]
+        return int(meta["n"]), float(meta["newest"])
+
+    def _bump(
+        self, indexed_at: float | None = None, current: tuple[int, float] | None = None
+    ) -> None:
+        """Count one more write (after its rows are in, so a new version has its rows)."""
+        n, newest = current or self._read_version()
+        if indexed_at is not None:
+            newest = max(newest, indexed_at)
+        record = {"n": n + 1, "newest": newest}
+        self._call(
+            "bump the store version",
+            self._own.upsert,
+            ids=["version"],
+            embeddings=_ONE,
+            metadatas=[record],
+        )
+        self._version = n + 1
+
+    def refresh(self) -> None:
+        """See writes made by other processes since this store was opened."""
+        self.meta = self._read_meta()
+        self._version = self._read_version()[0]
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def __len__(self) -> int:
+        return int(self._call("count the tracks", self._tracks.count))
+
+    # -- the single writer: a lease -------------------------------------------------------
+    def _leases(self) -> dict[int, dict[str, Any]]:
+        got = self._call(
+            "read the writer leases", self._own.get, where={"kind": "lease"}, include=["metadatas"]
+        )
+        return {int(m["gen"]): m for m in got["metadatas"]}
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the writer lease: a second indexer fails fast instead of interleaving."""
+        lease = self._acquire()
+        self._lease = lease
+        try:
+            yield
+        finally:
+            self._lease = None
+            lease.stop.set()
+            if lease.thread is not None:
+                lease.thread.join()
+            # A lease that cannot be released expires after lease_seconds anyway.
+            with contextlib.suppress(StoreError):
+                self._put_lease(lease, expires=0.0)
+
+    def _acquire(self) -> _Lease:
+        now = self._server_time()
+        leases = self._leases()
+        top = max(leases, default=0)
+        if top and leases[top]["expires"] > now:
+            holder = leases[top]
+            raise StoreError(
+                f"{self.location}: another process is indexing into this library "
+                f"(pid {holder.get('pid')} on {holder.get('host')}; its lease runs "
+                f"{holder['expires'] - now:.0f} s more unless renewed)"
+            )
+        lease = _Lease(
+            gen=top + 1,
+            owner=uuid.uuid4().hex,
+            expires=now + self.lease_seconds,
+            deadline=time.monotonic() + self.lease_seconds,
+        )
+        record = self._lease_record(lease)
+        self._call(
+            "take the writer lease",
+            self._own.add,
+            ids=[f"lease.{lease.gen}"],
+            embeddings=_ONE,
+            metadatas=[record],
+        )
+        leases = self._leases()  # add keeps the first of two racing writers: did we win?
+        if max(leases) != lease.gen or leases[lease.gen]["owner"] != lease.owner:
+            raise StoreError(
+                f"{self.location}: another process is indexing into this library "
+                "(it took the writer lease at the same moment)"
+            )
+        stale = [f"lease.{g}" for g in leases if g < lease.gen]
+        if stale:
+            self._call("drop old leases", self._own.delete, ids=stale)
+        lease.thread = threading.Thread(
+            target=self._renew, args=(lease,), name="melodex-chroma-lease", daemon=True
+        )
+        lease.thread.start()
+        return lease
+
+    def _lease_record(self, lease: _Lease) -> dict[str, Any]:
+        return {
+            "kind": "lease",
+            "gen": lease.gen,
+            "owner": lease.owner,
+            "expires": lease.expires,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+
+    def _put_lease(self, lease: _Lease, *, expires: float) -> None:
+        lease.expires = expires
+        self._call(
+            "renew the writer lease",
+            self._own.upsert,
+            ids=[f"lease.{lease.gen}"],
+            embeddings=_ONE,
+            metadatas=[self._lease_record(lease)],
+        )
+
+    def _renew(self, lease: _Lease) -> None:
+        """Background thread: extend the lease every third of its length until released."""
+        while not lease.stop.wait(self.lease_seconds / 3):
+            try:
+                self._check_not_taken(lease)
+                started = time.monotonic()
+                self._put_lease(lease, expires=self._server_time() + self.lease_seconds)
+                lease.deadline = started + self.lease_seconds
+            except StoreError as exc:
+                if lease.lost or time.monotonic() > lease.deadline:  # too late to retry
+                    lease.lost = lease.lost or f"could not renew it in time: {exc}"
+                    return
+
+    def _check_not_taken(self, lease: _Lease) -> None:
+        """A newer lease means ours expired and another writer took over."""
+        got = self._call("check the writer lease", self._own.get, ids=[f"lease.{lease.gen + 1}"])
+        if got["ids"]:
+            lease.lost = "another writer took over after this one's lease expired"
+            raise StoreError(f"{self.location}: lost the writer lease: {lease.lost}")
+
+    def _check_lease(self) -> None:
+        """Before a write under ``writing()``: still the writer? (Writes outside it are allowed,
+        as with the embedded store, for single-process use.)"""
+        lease = self._lease
+        if lease is None:
+            return
+        if lease.lost is None and time.monotonic() > lease.deadline:
+            lease.lost = "it expired before it could be renewed"
+        if lease.lost:
+            raise StoreError(f"{self.location}: lost the writer lease: {lease.lost}")
+        self._check_not_taken(lease)
+
+    # -- writing -----------------------------------------------------------------------------
+    def upsert(self, rows: Sequence[TrackRow]) -> None:
+        """Insert or replace rows by id (one Chroma call per ``max_batch_size`` rows)."""
+        if not rows:
+            return
+        dim = self.dim
+        if dim is None:
+            raise StoreError(f"{self.location}: bind a model before writing")
+        vectors = []
+        for r in rows:
+            vector = np.asarray(r.vector, np.float32)
+            if vector.shape != (dim,):
+                raise StoreError(f"{r.path}: vector of shape {vector.shape}, store holds {dim}-d")
+            vectors.append(vector)
+        self._check_lease()
+        current = self._read_version()
+        # Whole milliseconds: the server parses longer decimals to within one ulp only, and
+        # ``vectors(since=)`` compares them; each write is later than the one before.
+        now = max(round(self._server_time(), 3), round(current[1] + 0.001, 3))
+        ids = [str(int(r.id)) for r in rows]
+        metas = [self._metadata(r, now) for r in rows]
+        matrix = np.stack(vectors)
+        for start in range(0, len(rows), self._batch):
+            end = start + self._batch
+            self._call(
+                f"write {len(ids[start:end])} tracks",
+                self._tracks.upsert,
+                ids=ids[start:end],
+                embeddings=matrix[start:end],
+                metadatas=metas[start:end],
+            )
+        self._bump(now, current)
+
+    def delete(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        self._check_lease()
+        keys = [str(int(i)) for i in ids]
+        for start in range(0, len(keys), self._batch):
+            chunk = keys[start : start + self._batch]
+            self._call(f"delete {len(chunk)} tracks", self._tracks.delete, ids=chunk)
+        self._bump()
+
+    def compact(self) -> None:
+        """Nothing to do: the server compacts its own log and indexes."""
+
+    @staticmethod
+    def _metadata(row: TrackRow, indexed_at: float) -> dict[str, Any]:
+        """Every key, None for a missing value: an upsert merges metadata into the record it
+        replaces, and only a None removes a key that the new row no longer has."""
+        meta: dict[str, Any] = {
+            "path": row.path,
+            "content_hash": row.content_hash,
+            "size": int(row.size),
+            "mtime_ns": int(row.mtime_ns),
+            "indexed_at": float(indexed_at),
+        }
+        for name in (*META_COLUMNS, *DESCRIPTOR_COLUMNS, "duration"):
+            value = getattr(row, name)
+            if value is not None:
+                value = _f32(value) if name in FLOAT32_COLUMNS else str(value)
+            meta[name] = value
+        for name in ARRAY_COLUMNS:
+            value = getattr(row, name)
+            meta[name] = None if value is None else _pack(value)
+        meta["described"] = True if row.bpm is not None or row.key is not None else None
+        meta["key_pc"] = None
+        if row.key is not None:
+            from melodex.descriptors import pitch_class
+
+            with contextlib.suppress(ValueError):
+                meta["key_pc"] = pitch_class(row.key) % 12
+        return meta
+
+    # -- reading -----------------------------------------------------------------------------
+    def _pages(self, what: str, *, include: list[str], where: Any = None) -> Iterator[dict]:
+        """Every matching record, ``page_size`` at a time (not a snapshot, see module doc)."""
+        offset = 0
+        while True:
+            got = self._call(
+                what,
+                self._tracks.get,
+                where=where,
+                limit=self.page_size,
+                offset=offset,
+                include=include,
+            )
+            if got["ids"]:
+                yield got
+            if len(got["ids"]) < self.page_size:
+                return
+            offset += self.page_size
+
+    def _by_ids(self, what: str, ids: Sequence[str], include: list[str]) -> Iterator[dict]:
+        """Records by id, in requests of at most ``page_size`` ids; unknown ids are skipped."""
+        for start in range(0, len(ids), self.page_size):
+            chunk = list(ids[start : start + self.page_size])
+            yield self._call(what, self._tracks.get, ids=chunk, include=include)
+
+    def file_states(self) -> dict[str, FileState]:
+        states = {}
+        for page in self._pages("read the file states", include=["metadatas"]):
+            for key, m in zip(page["ids"], page["metadatas"], strict=True):
+                states[m["path"]] = FileState(
+                    int(key),
+                    m["path"],
+                    m["content_hash"],
+                    int(m["size"]),
+                    int(m["mtime_ns"]),
+                    m.get("bpm_confidence") is not None,
+                )
+        return states
+
+    def ids(self) -> np.ndarray:
+        """Every track id."""
+        found = [int(i) for page in self._pages("list the tracks", include=[]) for i in page["ids"]]
+        return np.asarray(found, np.int64)
+
+    def newest_indexed_at(self) -> float:
+        """When the most recent row was written (0.0 for an empty store).
+
+        The version record remembers the newest write, so usually only that batch is read; if
+        those rows were deleted since, every row is.
+        """
+        newest = self._read_version()[1]
+        where = {"indexed_at": {"$gte": newest}}
+        found = [
+            float(m["indexed_at"])
+            for page in self._pages("read write times", include=["metadatas"], where=where)
+            for m in page["metadatas"]
+        ]
+        if not found:
+            found = [
+                float(m["indexed_at"])
+                for page in self._pages("read write times", include=["metadatas"])
+                for m in page["metadatas"]
+            ]
+        return max(found, default=0.0)
+
+    def vectors(self, *, since: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of all rows, or of rows written after ``since`` (epoch seconds)."""
+        where = None if since is None else {"indexed_at": {"$gt": float(since)}}
+        ids: list[int] = []
+        blocks: list[np.ndarray] = []
+        for page in self._pages("read the vectors", include=["embeddings"], where=where):
+            ids.extend(int(i) for i in page["ids"])
+            blocks.append(np.asarray(page["embeddings"], np.float32))
+        if not ids:
+            return np.zeros(0, np.int64), np.zeros((0, self.dim or 0), np.float32)
+        return np.asarray(ids, np.int64), np.concatenate(blocks).astype(np.float32, copy=False)
+
+    def _row(self, key: str, meta: dict | None, vector: Any, cols: Sequence[str]) -> dict:
+        """One record as the embedded store returns it (lists, None for what is missing)."""
+        meta = meta or {}
+        out: dict[str, Any] = {}
+        for col in cols:
+            if col == "id":
+                out[col] = int(key)
+            elif col == "vector":
+                out[col] = np.asarray(vector, np.float32).tolist()
+            elif col in FLOAT32_COLUMNS:
+                value = meta.get(col)  # exact again: the server may be one f64 ulp off
+                out[col] = None if value is None else _f32(value)
+            elif col in ARRAY_COLUMNS:
+                text = meta.get(col)
+                if text is None:
+                    out[col] = None
+                elif col == "window_vectors":
+                    out[col] = _unpack(text).reshape(-1, self.dim or 1).tolist()
+                else:
+                    out[col] = _unpack(text).tolist()
+            else:
+                out[col] = meta.get(col)
+        return out
+
+    @staticmethod
+    def _include(cols: Sequence[str]) -> list[str]:
+        include = ["embeddings"] if "vector" in cols else []
+        if set(cols) - {"id", "vector"}:
+            include.append("metadatas")
+        return include
+
+    def rows(
+        self, ids: Sequence[int] | None = None, *, columns: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows as dicts (by id when given, in that order), as the embedded store gives them."""
+        cols = list(columns or [f.name for f in schema(self.dim or 1)])
+        if ids is not None:
+            if len(ids) == 0:
+                return []
+            wanted = sorted(set(cols) | {"id"})
+            include = self._include(wanted)
+            found: dict[int, dict[str, Any]] = {}
+            keys = list(dict.fromkeys(str(int(i)) for i in ids))
+            for got in self._by_ids("read tracks", keys, include):
+                for n, key in enumerate(got["ids"]):
+                    found[int(key)] = self._row(key, *self._parts(got, n), wanted)
+            return [found[int(i)] for i in ids if int(i) in found]
+        out = []
+        for page in self._pages("read tracks", include=self._include(cols)):
+            for n, key in enumerate(page["ids"]):
+                out.append(self._row(key, *self._parts(page, n), cols))
+        return out
+
+    @staticmethod
+    def _parts(got: dict, n: int) -> tuple[dict | None, Any]:
+        metas, vectors = got.get("metadatas"), got.get("embeddings")
+        return (
+            None if metas is None else metas[n],
+            None if vectors is None else vectors[n],
+        )
+
+    def find_path(self, path: str) -> dict[str, Any] | None:
+        cols = [f.name for f in schema(self.dim or 1)]
+        got = self._call(
+            "look up a path",
+            self._tracks.get,
+            where={"path": path},
+            limit=1,
+            include=["metadatas", "embeddings"],
+        )
+        if not got["ids"]:
+            return None
+        return self._row(got["ids"][0], *self._parts(got, 0), cols)
+
+    # -- filters and native search --------------------------------------------------------
+    def _filter_where(
+        self, bpm: tuple[float, float] | None, key: Any, octaves: bool
+    ) -> dict[str, Any] | None:
+        """The Chroma ``where`` of descriptor filters (a KeyFilter or None for ``key``)."""
+        clauses: list[dict[str, Any]] = []
+        if bpm is not None:
+            factors = (1.0, 2.0, 0.5) if octaves else (1.0,)
+            # lo <= b * f <= hi  <=>  lo / f <= b <= hi / f, exactly for powers of two
+            ranges = [
+                {"$and": [{"bpm": {"$gte": bpm[0] / f}}, {"bpm": {"$lte": bpm[1] / f}}]}
+                for f in factors
+            ]
+            clauses.append(ranges[0] if len(ranges) == 1 else {"$or": ranges})
+        if key is not None:
+            if key.mode is not None:
+                clauses.append({"mode": key.mode})
+            if key.pitch_class is not None:
+                clauses.append({"key_pc": int(key.pitch_class)})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def _require_descriptors(self) -> None:
+        got = self._call(
+            "look for descriptors",
+            self._tracks.get,
+            where={"described": True},
+            limit=1,
+            include=[],
+        )
+        if not got["ids"] and len(self):
+            raise StoreError(
+                f"{self.location}: no track has tempo/key descriptors; "
+                "re-index with `melodex index DIR --descriptors` to filter by them"
+            )
+
+    def filtered_ids(
+        self, *, bpm: tuple[float, float] | None = None, key: Any = None, octaves: bool = True
+    ) -> np.ndarray:
+        """Ids of tracks whose descriptors pass the filters (``key``: a callable on (key, mode)).
+
+        Same rules as the embedded store; a KeyFilter and the BPM range run on the server, any
+        other ``key`` callable here.
+        """
+        from melodex.descriptors import KeyFilter
+
+        self._require_descriptors()
+        if key is None or isinstance(key, KeyFilter):
+            where = self._filter_where(bpm, key, octaves)
+            pages = self._pages("filter tracks", include=[], where=where)
+            return np.asarray([int(i) for page in pages for i in page["ids"]], np.int64)
+        where = self._filter_where(bpm, None, octaves)
+        keep = []
+        for page in self._pages("filter tracks", include=["metadatas"], where=where):
+            for i, m in zip(page["ids"], page["metadatas"], strict=True):
+                if key(m.get("key"), m.get("mode")):
+                    keep.append(int(i))
+        return np.asarray(keep, np.int64)
+
+    def search(
+        self,
+        vector: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        *,
+        bpm: tuple[float, float] | None = None,
+        key: Any = None,
+        octaves: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k by inner product on the server's HNSW index: (scores, ids), best first.
+
+        ``allowed`` restricts the candidates to those ids; ``bpm``/``key`` filter as in
+        :meth:`filtered_ids`, on the server. Chroma's "ip" distance is ``1 - <q, x>``, turned
+        back into the score the in-memory index gives.
+        """
+        from melodex.descriptors import KeyFilter
+
+        empty = np.zeros(0, np.float32), np.zeros(0, np.int64)
+        where = None
+        if bpm is not None or key is not None:
+            if key is None or isinstance(key, KeyFilter):
+                self._require_descriptors()
+                where = self._filter_where(bpm, key, octaves)
+            else:  # a key rule the server cannot run: filter here, search by ids
+                passed = self.filtered_ids(bpm=bpm, key=key, octaves=octaves)
+                allowed = passed if allowed is None else np.intersect1d(allowed, passed)
+        ids_arg = None
+        if allowed is not None:
+            keys = [str(int(i)) for i in np.unique(np.asarray(allowed, np.int64))]
+            # query(ids=) fails on an unknown id: keep the ones the server has
+            ids_arg = [i for got in self._by_ids("read tracks", keys, []) for i in got["ids"]]
+            if not ids_arg:
+                return empty
+        query = np.asarray(vector, np.float32).reshape(1, -1)
+        got = self._call(
+            "search",
+            self._tracks.query,
+            query_embeddings=query,
+            n_results=int(k),
+            where=where,
+            ids=ids_arg,
+            include=["distances"],
+        )
+        if not got["ids"] or not got["ids"][0]:
+            return empty
+        found = np.asarray([int(i) for i in got["ids"][0]], np.int64)
+        scores = (1.0 - np.asarray(got["distances"][0], np.float64)).astype(np.float32)
+        order = np.lexsort((found, -scores))  # ties by id, as the in-memory index orders them
+        return scores[order], found[order]
