@@ -10,18 +10,19 @@ from typing import Any
 import numpy as np
 
 from melodex.errors import MelodexError
+from melodex.library.backends import LibraryStore, as_location, open_existing, open_store
 from melodex.library.indexer import IndexReport, ProgressFn, index_folder
 from melodex.library.search_index import sync_index
-from melodex.library.store import Store
 from melodex.library.vector_index import VectorIndex
 from melodex.model import AudioEmbedding, JointModel, load_model
 from melodex.vocabulary import describe_vocabulary
 
 
-def default_library_path() -> Path:
-    """``$MELODEX_DB`` or the user data folder (``~/.local/share/melodex/library`` on Linux)."""
+def default_library_path() -> Path | str:
+    """``$MELODEX_DB`` (a folder or a ``chroma://`` URL) or the user data folder
+    (``~/.local/share/melodex/library`` on Linux)."""
     if env := os.environ.get("MELODEX_DB"):
-        return Path(env).expanduser()
+        return as_location(env)
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("melodex")) / "library"
@@ -78,12 +79,13 @@ class Library:
     def __init__(
         self, path: str | Path | None = None, *, model: JointModel | str | Path | None = None
     ):
-        self.path = Path(path).expanduser() if path is not None else default_library_path()
+        # a folder (Path) or a networked store's URL (str), see melodex.library.backends
+        self.path = as_location(path) if path is not None else default_library_path()
         self._model_arg = model
         self._model: JointModel | None = (
             model if not isinstance(model, str | Path | type(None)) else None
         )
-        self._store: Store | None = None
+        self._store: LibraryStore | None = None
         self._index: VectorIndex | None = None
         self._index_version = -1
         self._vocab: tuple[list[str], np.ndarray] | None = None
@@ -98,13 +100,13 @@ class Library:
             self._model = load_model(name or "melodex-base")
         return self._model
 
-    def store_or_none(self) -> Store | None:
-        if self._store is None and self.path.exists():
-            self._store = Store(self.path)
+    def store_or_none(self) -> LibraryStore | None:
+        if self._store is None:
+            self._store = open_existing(self.path)
         return self._store
 
     @property
-    def store(self) -> Store:
+    def store(self) -> LibraryStore:
         store = self.store_or_none()
         if store is None:
             raise MelodexError(f"{self.path}: no library here yet (index a folder first)")
@@ -129,7 +131,7 @@ class Library:
         machine; or a cluster address). Same rules, same rows (melodex.library.distributed).
         """
         if self._store is None:
-            self._store = Store(self.path, create=True)
+            self._store = open_store(self.path, create=True)
         if ray is not None:
             from melodex.library.distributed import index_folder_ray
 
@@ -138,11 +140,17 @@ class Library:
             )
         else:
             report = index_folder(self._store, self.model, folder, progress=progress, **options)
-        self._index = sync_index(self._store)  # queries never pay for an ANN build
-        self._index_version = self._store.version
+        if not self._native_search():
+            self._index = sync_index(self._store)  # queries never pay for an ANN build
+            self._index_version = self._store.version
         return report
 
     # -- reading -----------------------------------------------------------------------------
+    def _native_search(self) -> bool:
+        """Whether the store searches itself (a server's ANN index) instead of an in-memory
+        copy of every vector."""
+        return callable(getattr(self.store, "search", None))
+
     def _vector_index(self) -> VectorIndex:
         store = self.store
         store.refresh()
@@ -156,7 +164,9 @@ class Library:
 
     @property
     def index_kind(self) -> str:
-        """ "exact" or "hnsw": which search the library size chose."""
+        """ "exact" or "hnsw": which search the library size chose ("chroma": the server's)."""
+        if self._native_search():
+            return "chroma"
         return self._vector_index().kind
 
     def search(
@@ -169,11 +179,15 @@ class Library:
         """
         if not isinstance(text, str) or not text.strip():
             raise MelodexError("search text is empty")
-        allowed = self._filter_ids(bpm=bpm, key=key)
+        filters = self._filters(bpm=bpm, key=key)
+        allowed = None
+        if filters is not None and not self._native_search():
+            allowed = self.store.filtered_ids(**filters)
         query = self.model.encode_text(text)
-        return self._search_vector(query, k=k, allowed=allowed)
+        return self._search_vector(query, k=k, allowed=allowed, filters=filters)
 
-    def _filter_ids(self, *, bpm: str | None, key: str | None) -> np.ndarray | None:
+    def _filters(self, *, bpm: str | None, key: str | None) -> dict[str, Any] | None:
+        """Parsed ``bpm``/``key`` filters as store keyword arguments (None: no filter)."""
         if bpm is None and key is None:
             return None
         from melodex.descriptors import parse_bpm_range, parse_key_filter
@@ -183,7 +197,7 @@ class Library:
             key_filter = parse_key_filter(key) if key is not None else None
         except ValueError as exc:
             raise MelodexError(str(exc)) from exc
-        return self.store.filtered_ids(bpm=bpm_range, key=key_filter)
+        return {"bpm": bpm_range, "key": key_filter}
 
     def similar(self, path_or_id: str | Path | int, *, k: int = 10) -> list[Hit]:
         """Tracks closest to a track (indexed or not); the track itself is left out."""
@@ -226,16 +240,19 @@ class Library:
         k: int,
         exclude: int | None = None,
         allowed: np.ndarray | None = None,
+        filters: dict[str, Any] | None = None,
     ) -> list[Hit]:
         if k < 1:
             raise MelodexError(f"k must be at least 1, not {k}")
-        index = self._vector_index()
-        if allowed is not None and len(allowed) == 0:
-            return []
-        scores, ids = index.search(np.asarray(query, np.float32), k=k, allowed=allowed)
-        pairs = [
-            (int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if int(i) != exclude
-        ]
+        if self._native_search():
+            scores, ids = self._store_search(query, k=k, filters=filters)
+        else:
+            index = self._vector_index()
+            if allowed is not None and len(allowed) == 0:
+                return []
+            found = index.search(np.asarray(query, np.float32), k=k, allowed=allowed)
+            scores, ids = found[0][0], found[1][0]
+        pairs = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if int(i) != exclude]
         rows = {r["id"]: r for r in self.store.rows([i for i, _ in pairs])}
         hits = []
         for rank, (tid, score) in enumerate(pairs, start=1):
@@ -264,6 +281,19 @@ class Library:
                 )
             )
         return hits
+
+    def _store_search(
+        self, query: np.ndarray, *, k: int, filters: dict[str, Any] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Search on the store's own index (a networked store): no vectors are copied here."""
+        store = self.store
+        if not store.meta:
+            store.refresh()  # bound by an indexer since this store was opened?
+        store.check_model(self.model.identity)
+        scores, ids = store.search(np.asarray(query, np.float32), k, **(filters or {}))
+        if len(ids) == 0 and len(store) == 0:
+            raise MelodexError(f"{self.path}: the library is empty")
+        return scores, ids
 
     def _track_vector(self, path_or_id: str | Path | int) -> tuple[np.ndarray, int | None]:
         if isinstance(path_or_id, int):

@@ -1,9 +1,10 @@
 """The HTTP API and the web page: the same :class:`~melodex.library.library.Library`, over HTTP.
 
-The server only reads the library: it never indexes, and an ``index`` run may write to the
-same folder while it serves. Every query re-checks the store version (``Library`` does), so new
-tracks appear without a restart. Tracks are named by id only; the audio endpoint streams a
-file only when the store lists it, so no request can name a path.
+The server only reads the library (a folder, or a collection on a Chroma server): it never
+indexes, and an ``index`` run may write to the same library while it serves. Every query
+re-checks the store version (``Library`` does), so new tracks appear without a restart. Tracks
+are named by id only; the audio endpoint streams a file only when the store lists it, so no
+request can name a path.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ TrackId = Annotated[
 class ServeConfig:
     """What ``melodex serve`` runs with; every limit is here, with its default."""
 
-    db: str | Path | None = None
+    db: str | Path | None = None  # a library folder or chroma://HOST:PORT/COLLECTION
     model: Any = None  # a model name or folder, a JointModel, or None (the library's)
     token: str | None = None
     max_upload_bytes: int = 50 * 1024 * 1024

@@ -74,7 +74,10 @@ class HealthOut(BaseModel):
     status: str
     tracks: int
     model: ModelOut
-    index: str | None = Field(description="exact or hnsw; null while the library is empty.")
+    index: str | None = Field(
+        description="exact or hnsw (in memory), chroma (the Chroma server's own index); "
+        "null while the library is empty."
+    )
     store_version: int
     version: str
 
