@@ -20,12 +20,13 @@ Layout on the server:
 
 What Chroma guarantees, and how this store copes (measured against chromadb 1.5):
 
-* One ``add``/``upsert``/``delete`` call is one entry of the server's write-ahead log, applied
-  as a unit; there are no transactions across calls or collections. A batch larger than the
-  server's ``max_batch_size`` (5461 locally) is split and loses that atomicity; the indexer's
-  batches (16 files) are far below it. Rows are written first and the version is bumped after,
-  so a reader that sees a new version sees its rows; a writer killed in between leaves rows
-  whose version was not bumped, which the next write bumps.
+* One ``add``/``upsert``/``delete`` call is applied as a unit as far as readers can tell
+  (tests/test_store_contract.py polls during writes); there are no transactions across calls
+  or collections. A batch larger than the server's ``max_batch_size`` (5461 locally) is split
+  and loses that atomicity; the indexer's batches (16 files) are far below it. Rows are written
+  first and the version is bumped after, so a reader that sees a new version sees its rows; a
+  writer killed in between leaves rows whose version was not bumped, which the next write
+  bumps.
 * ``add`` of an id that exists is ignored (the first writer wins). That insert-if-absent is the
   only compare-and-set Chroma offers; the model binding and the writer lease are built on it.
 * There is no lock. A writer holds a lease record with an owner and an expiry in the server's
@@ -34,9 +35,9 @@ What Chroma guarantees, and how this store copes (measured against chromadb 1.5)
   a lease first check that no newer lease exists, so a writer whose lease was taken over stops.
 * Reads page through ``get(limit=, offset=)``; pages are not a snapshot, so a read that runs
   during a write may see part of it (the next read sees all of it).
-* The server parses a long decimal to within one float64 ulp (120.30000305175781 came back as
+* A float in metadata may come back one float64 ulp off (120.30000305175781 came back as
   120.3000030517578): float32 columns are rounded back to float32 when read, and write times
-  are whole milliseconds, which parse exactly.
+  are whole milliseconds, which come back exactly.
 """
 
 from __future__ import annotations
@@ -698,6 +699,8 @@ class ChromaStore:
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     def _require_descriptors(self) -> None:
+        """Refuse a filter on a library without descriptors. Called only when a filter matched
+        nothing: a match proves descriptors exist, and this check costs a filtered read."""
         got = self._call(
             "look for descriptors",
             self._tracks.get,
@@ -721,17 +724,19 @@ class ChromaStore:
         """
         from melodex.descriptors import KeyFilter
 
-        self._require_descriptors()
+        keep = []
         if key is None or isinstance(key, KeyFilter):
             where = self._filter_where(bpm, key, octaves)
-            pages = self._pages("filter tracks", include=[], where=where)
-            return np.asarray([int(i) for page in pages for i in page["ids"]], np.int64)
-        where = self._filter_where(bpm, None, octaves)
-        keep = []
-        for page in self._pages("filter tracks", include=["metadatas"], where=where):
-            for i, m in zip(page["ids"], page["metadatas"], strict=True):
-                if key(m.get("key"), m.get("mode")):
-                    keep.append(int(i))
+            for page in self._pages("filter tracks", include=[], where=where):
+                keep.extend(int(i) for i in page["ids"])
+        else:
+            where = self._filter_where(bpm, None, octaves)
+            for page in self._pages("filter tracks", include=["metadatas"], where=where):
+                for i, m in zip(page["ids"], page["metadatas"], strict=True):
+                    if key(m.get("key"), m.get("mode")):
+                        keep.append(int(i))
+        if not keep:
+            self._require_descriptors()
         return np.asarray(keep, np.int64)
 
     def search(
@@ -756,7 +761,6 @@ class ChromaStore:
         where = None
         if bpm is not None or key is not None:
             if key is None or isinstance(key, KeyFilter):
-                self._require_descriptors()
                 where = self._filter_where(bpm, key, octaves)
             else:  # a key rule the server cannot run: filter here, search by ids
                 passed = self.filtered_ids(bpm=bpm, key=key, octaves=octaves)
@@ -766,8 +770,8 @@ class ChromaStore:
             keys = [str(int(i)) for i in np.unique(np.asarray(allowed, np.int64))]
             # query(ids=) fails on an unknown id: keep the ones the server has
             ids_arg = [i for got in self._by_ids("read tracks", keys, []) for i in got["ids"]]
-            if not ids_arg:
-                return empty
+        if ids_arg == []:
+            return empty
         query = np.asarray(vector, np.float32).reshape(1, -1)
         got = self._call(
             "search",
@@ -779,6 +783,8 @@ class ChromaStore:
             include=["distances"],
         )
         if not got["ids"] or not got["ids"][0]:
+            if where is not None:
+                self._require_descriptors()
             return empty
         found = np.asarray([int(i) for i in got["ids"][0]], np.int64)
         scores = (1.0 - np.asarray(got["distances"][0], np.float64)).astype(np.float32)
