@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from melodex.errors import MelodexError, StoreError
+from melodex.errors import MelodexError
 from melodex.library.library import Library
 from melodex.library.store import Store
 from tests.music_fixtures import tone_piece, write_audio
@@ -119,21 +119,6 @@ def test_queries_and_json_contract(music: Path, tmp_path: Path, base_model) -> N
     assert lib.tag(target, k=3) == desc.tags[:3]
     with pytest.raises(MelodexError, match="empty"):
         lib.search("   ")
-
-
-def test_a_store_refuses_another_models_vectors(music: Path, tmp_path: Path, base_model) -> None:
-    lib = Library(tmp_path / "db", model=base_model)
-    lib.index(music)
-    store = Store(tmp_path / "db")
-    with pytest.raises(StoreError, match="indexed with model"):
-        store.bind_model("other-model@123", "other-model", base_model.dim)
-
-
-def test_one_writer_at_a_time(music: Path, tmp_path: Path, base_model) -> None:
-    lib = Library(tmp_path / "db", model=base_model)
-    lib.index(music)
-    with lib.store.writing(), pytest.raises(StoreError, match="another process is indexing"):
-        Library(tmp_path / "db", model=base_model).index(music)
 
 
 def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
