@@ -295,6 +295,8 @@ def test_vectors_since_a_write_time(opener: Callable[..., LibraryStore]) -> None
     for i, v in zip(ids.tolist(), vectors, strict=True):
         np.testing.assert_array_equal(v, expected[i])
     assert store.vectors(since=store.newest_indexed_at())[0].tolist() == []
+    store.delete([r.id for r in late])  # the newest rows gone: the newest write is older again
+    assert store.newest_indexed_at() == seen
 
 
 def test_find_path_with_quotes_and_non_ascii(opener: Callable[..., LibraryStore]) -> None:
