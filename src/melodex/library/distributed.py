@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import socket
 import tempfile
 import time
 import warnings
@@ -121,6 +123,22 @@ def embed_batch(
     return results
 
 
+def check_reachable(address: str, *, timeout: float = 5.0) -> None:
+    """Fail fast on a cluster address nothing answers at (Ray itself retries for minutes)."""
+    match = re.match(r"^(?:ray://)?\[?([\w.:-]+?)\]?:(\d+)$", address)
+    if match is None:
+        return  # "auto" and the like: Ray resolves them itself
+    host, port = match.group(1), int(match.group(2))
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise MelodexError(
+            f"cannot reach the Ray cluster at {address!r}: {exc.strerror or exc} "
+            "(start one with `ray start --head`, or use --ray alone for a local cluster)"
+        ) from exc
+
+
 @contextmanager
 def ray_cluster(address: str | None, workers: int | None) -> Iterator[Any]:
     """Connect to a cluster by address, or start a local one (and stop it afterwards)."""
@@ -142,6 +160,7 @@ def ray_cluster(address: str | None, workers: int | None) -> Iterator[Any]:
                 if address in (None, LOCAL):
                     ray.init(num_cpus=workers or os.cpu_count() or 1, **kwargs)
                 else:
+                    check_reachable(address)
                     ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise MelodexError(f"cannot reach the Ray cluster at {address!r}: {exc}") from exc
