@@ -21,7 +21,9 @@ Truncated files
     a damaged WMA packet), :class:`~melodex.errors.AudioDecodeError` is raised. If the stream just
     ends early without a decoder error (a WAV data chunk shorter than declared, an MP3 or Ogg file
     cut short), the samples that decode are returned, so the result can be shorter than
-    :func:`probe` says. ``load_audio`` never returns an empty array.
+    :func:`probe` says. ``load_audio`` never returns an empty array. When libsndfile reports an
+    error and FFmpeg, the fallback, decodes less than 90 % of the declared length (FFmpeg skips
+    damaged frames silently), the file is refused as corrupt.
 
 Limits
     Sample rates above 384 kHz, more than 256 channels, or a span longer than
@@ -82,6 +84,8 @@ MAX_CHANNELS = 256
 #: Longest span, in seconds, one call decodes (3 h: ~0.7 GB of float32 at 16 kHz).
 MAX_DURATION_S = 3 * 3600.0
 
+#: Share of the declared length a fallback decoder must recover after another reported damage.
+_RECOVERED = 0.9
 _BLOCK_FRAMES = 1 << 16  # soundfile read block: 64k frames, small enough to stay in cache
 _RESAMPLE_QUALITY = "HQ"
 _TAG_KEYS = ("title", "artist", "album", "genre", "date", "tracknumber")
@@ -268,10 +272,24 @@ class _OpenError(Exception):
 class _StreamError(Exception):
     """The backend recognised the file but its decoder reported an error mid-stream."""
 
+    def __init__(self, message: str, expected: int | None = None) -> None:
+        super().__init__(message)
+        self.expected = expected  # output samples the header declares, when known
+
+
+def _sf_name(path: Path) -> str | bytes:
+    """The name to give libsndfile: bytes for non-UTF-8 names, which soundfile cannot encode."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate-escaped bytes from a non-UTF-8 file name
+        return os.fsencode(name)
+    return name
+
 
 def _load_soundfile(path: Path, sr: int, offset: float, duration: float | None) -> np.ndarray:
     try:
-        f = sf.SoundFile(path)
+        f = sf.SoundFile(_sf_name(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise _OpenError(str(exc)) from None
     with f:
@@ -279,7 +297,10 @@ def _load_soundfile(path: Path, sr: int, offset: float, duration: float | None) 
         total = f.frames if f.frames > 0 else None
         start, count = _span_frames(path, f.samplerate, total, offset, duration)
         if start:
-            f.seek(start)
+            try:
+                f.seek(start)
+            except (sf.LibsndfileError, RuntimeError) as exc:  # data cut short of the offset
+                raise _StreamError(f"cannot seek to {offset:g} s: {exc}") from None
         sink = _Sink(path, f.samplerate, sr, count)
         block = np.empty((_BLOCK_FRAMES, f.channels), dtype=np.float32)
         remaining = count
@@ -288,7 +309,8 @@ def _load_soundfile(path: Path, sr: int, offset: float, duration: float | None) 
             try:
                 got = f.read(want, dtype="float32", always_2d=True, out=block[:want])
             except (sf.LibsndfileError, RuntimeError) as exc:
-                raise _StreamError(str(exc)) from None
+                expected = None if count is None else round(count * sr / f.samplerate)
+                raise _StreamError(str(exc), expected) from None
             if got.shape[0] == 0:
                 break
             sink.add(_downmix(got))
@@ -440,13 +462,26 @@ def load_audio(
 
     open_errors: list[str] = []
     stream_error: str | None = None
+    expected: int | None = None
     for name, backend in _backends(ext):
         try:
-            return backend(path, sr, offset, duration)
+            y = backend(path, sr, offset, duration)
         except _OpenError as exc:
             open_errors.append(f"{name}: {exc}")
+            continue
         except _StreamError as exc:
             stream_error = stream_error or f"{name}: {exc}"
+            expected = expected or exc.expected
+            continue
+        if stream_error is not None and expected and len(y) < _RECOVERED * expected:
+            # FFmpeg skips damaged frames without an error: a file another decoder found
+            # damaged, of which it decodes only a part, is corrupt, not short.
+            raise AudioDecodeError(
+                path,
+                f"corrupt or truncated data ({stream_error}; {name} skips the damage and "
+                f"decodes only {len(y) / sr:.1f} s of the {expected / sr:.1f} s declared)",
+            )
+        return y
     if stream_error is not None:
         raise AudioDecodeError(path, f"corrupt or truncated data ({stream_error})")
     raise AudioDecodeError(
@@ -468,7 +503,7 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
     sf_error = None
     if ext in _SOUNDFILE_EXTENSIONS:
         try:
-            info = sf.info(str(path))
+            info = sf.info(_sf_name(path))
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             sf_error = f"libsndfile: {exc}"
         else:
@@ -577,7 +612,7 @@ def _ffmpeg_tags(path: Path) -> dict[str, str]:
 def _soundfile_tags(path: Path) -> dict[str, str]:
     """RIFF INFO / AIFF text chunks, which mutagen does not read."""
     try:
-        with sf.SoundFile(path) as f:
+        with sf.SoundFile(_sf_name(path)) as f:
             found = {key: getattr(f, key, "") for key in _TAG_KEYS}
     except Exception:  # not readable by libsndfile: no tags, by contract
         return {}
