@@ -8,15 +8,20 @@ Rules (documented in the README):
 - files that disappeared from the folder are removed from the store;
 - rows are committed in batches, each one atomic, so a killed run loses at most the batch
   in flight and the next run resumes from what was committed;
-- a file that cannot be decoded is reported with the reason and never stops the run.
+- a file that cannot be decoded is reported with the reason and never stops the run; a store
+  that cannot take a write (a full disk) stops it with a StoreError, keeping every commit before;
+- a long file (over 20 min where libsndfile seeks, over 3 h otherwise) is embedded from the
+  windows the model uses, each decoded by seeking, at their real times in the file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import os
+import stat
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -27,10 +32,20 @@ from typing import Any
 
 import numpy as np
 
-from melodex.audio import SUPPORTED_EXTENSIONS, load_audio, read_tags
-from melodex.errors import AudioDecodeError, MelodexError
+from melodex.audio import (
+    _PYAV_FIRST_EXTENSIONS,
+    _SOUNDFILE_EXTENSIONS,
+    MAX_DURATION_S,
+    SUPPORTED_EXTENSIONS,
+    AudioInfo,
+    load_audio,
+    probe,
+    read_tags,
+    select_windows,
+)
+from melodex.errors import AudioDecodeError, MelodexError, StoreError
 from melodex.library.store import DESCRIPTOR_COLUMNS, FileState, Store, TrackRow, track_id
-from melodex.model import JointModel
+from melodex.model import AudioEmbedding, JointModel
 
 ProgressFn = Callable[[int, int, str], None]
 """progress(done, total, path): called after each file to embed has been handled."""
@@ -64,12 +79,14 @@ class _Decoded:
     samples: np.ndarray | None = None
     error: str | None = None
     descriptors: dict[str, Any] | None = None
+    info: AudioInfo | None = None  # set for a long file, read window by window when embedded
 
 
 def scan_folder(folder: str | Path) -> tuple[list[str], list[tuple[str, str]]]:
     """Audio files below ``folder`` (absolute, sorted) and the paths that could not be read.
 
     Symlinks to files are followed; symlinked folders are followed once (loops are cut).
+    The walk keeps its own stack instead of recursing, so no folder depth can overflow it.
     """
     root = Path(folder).expanduser()
     if not root.exists():
@@ -79,28 +96,49 @@ def scan_folder(folder: str | Path) -> tuple[list[str], list[tuple[str, str]]]:
     found: list[str] = []
     problems: list[tuple[str, str]] = []
     seen_dirs: set[tuple[int, int]] = set()
-
-    def on_error(err: OSError) -> None:
-        problems.append((str(err.filename), f"cannot read folder: {err.strerror}"))
-
-    for dirpath, dirnames, filenames in os.walk(
-        root.absolute(), followlinks=True, onerror=on_error
-    ):
-        st = os.stat(dirpath)
-        if (st.st_dev, st.st_ino) in seen_dirs:
-            dirnames[:] = []
+    stack = [os.path.abspath(root)]
+    while stack:
+        dirpath = stack.pop()
+        try:
+            st = os.stat(dirpath)
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                continue
+            seen_dirs.add((st.st_dev, st.st_ino))
+            with os.scandir(dirpath) as entries:
+                listed = sorted(entries, key=lambda e: e.name)
+        except OSError as exc:
+            problems.append((dirpath, f"cannot read folder: {exc.strerror or exc}"))
             continue
-        seen_dirs.add((st.st_dev, st.st_ino))
-        dirnames.sort()
-        for name in filenames:
-            if os.path.splitext(name)[1].lower() not in SUPPORTED_EXTENSIONS:
+        subdirs = []
+        for entry in listed:
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subdirs.append(entry.path)
                 continue
-            full = os.path.join(dirpath, name)
-            if not os.path.exists(full):
-                problems.append((full, "broken symbolic link"))
+            if os.path.splitext(entry.name)[1].lower() not in SUPPORTED_EXTENSIONS:
                 continue
-            found.append(os.path.abspath(full))
+            try:
+                os.stat(entry.path)
+            except OSError as exc:
+                problems.append((entry.path, _unreachable(entry.path, exc)))
+                continue
+            found.append(entry.path)
+        stack.extend(reversed(subdirs))  # depth first, in name order
     return sorted(set(found)), problems
+
+
+def _unreachable(path: str, exc: OSError) -> str:
+    """Why a listed name cannot be opened: a broken or looping link, or the OS's reason."""
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if os.path.islink(path) and exc.errno == errno.ENOENT:
+        with contextlib.suppress(OSError):
+            return f"broken symbolic link (to {os.readlink(path)}, which does not exist)"
+        return "broken symbolic link"
+    return f"cannot read file: {exc.strerror or exc}"
 
 
 def file_hash(path: str) -> str:
@@ -127,15 +165,32 @@ def _describe(samples: np.ndarray, sample_rate: int) -> dict[str, Any]:
     }
 
 
-def _decode(path: str, sample_rate: int, describe: bool = False) -> _Decoded:
+def _decode(
+    path: str, sample_rate: int, describe: bool = False, *, long_seconds: float | None = None
+) -> _Decoded:
+    """Hash, tags and samples of one file; failures become ``item.error``, never exceptions.
+
+    A file longer than ``long_seconds`` (default: :func:`long_file_seconds`) is not decoded
+    here: ``item.info`` is set and :func:`embed_item` reads only the windows the model uses.
+    """
     try:
         st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the hash forever
+            return _Decoded(path, 0, 0, "", {}, error=f"not a regular file ({_kind(st.st_mode)})")
         digest = file_hash(path)
     except OSError as exc:
         return _Decoded(path, 0, 0, "", {}, error=f"cannot read file: {exc.strerror or exc}")
     item = _Decoded(path, st.st_size, st.st_mtime_ns, digest, {})
     try:
         item.tags = read_tags(path)
+        info = _long_file_info(path, long_seconds)
+        if info is not None:
+            item.info = info
+            if describe:  # tempo and key of a contiguous excerpt from the middle
+                mid = max(0.0, info.duration / 2 - DESCRIBE_EXCERPT_S / 2)
+                excerpt = load_audio(path, sr=sample_rate, offset=mid, duration=DESCRIBE_EXCERPT_S)
+                item.descriptors = _describe(excerpt, sample_rate)
+            return item
         item.samples = load_audio(path, sr=sample_rate)
         if describe:  # in the decode thread, beside the model's work
             item.descriptors = _describe(item.samples, sample_rate)
@@ -144,6 +199,92 @@ def _decode(path: str, sample_rate: int, describe: bool = False) -> _Decoded:
     except MemoryError:
         item.error = "file too large to decode in memory"
     return item
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+#: Files longer than this (s) are read window by window where libsndfile seeks directly.
+LONG_FILE_SECONDS = 20 * 60.0
+#: Windows taken from a long file when the model's config keeps every window (max_windows None).
+LONG_FILE_MAX_WINDOWS = 64
+#: Seconds of a long file's middle that tempo/key/loudness descriptors are measured on.
+DESCRIBE_EXCERPT_S = 120.0
+# libsndfile seeks these formats without decoding what precedes the offset; FFmpeg-only
+# formats are decoded from the start for every offset, so for them windowed reading only
+# pays (in memory, not time) beyond what one decode call accepts (audio.MAX_DURATION_S).
+_SEEKABLE = _SOUNDFILE_EXTENSIONS - _PYAV_FIRST_EXTENSIONS
+
+
+def long_file_seconds(path: str) -> float:
+    """Duration above which ``path`` is read window by window instead of whole."""
+    seekable = os.path.splitext(path)[1].lower() in _SEEKABLE
+    return LONG_FILE_SECONDS if seekable else MAX_DURATION_S
+
+
+def _long_file_info(path: str, long_seconds: float | None) -> AudioInfo | None:
+    """The probed header of a file too long to decode whole, else None."""
+    try:
+        info = probe(path)
+    except AudioDecodeError:
+        return None  # load_audio will report the cause
+    limit = long_file_seconds(path) if long_seconds is None else long_seconds
+    return info if info.duration > limit else None
+
+
+def window_count(n_samples: int, window: int) -> int:
+    """How many windows :func:`melodex.audio.frame_windows` cuts from ``n_samples`` samples."""
+    if n_samples <= 0:
+        return 0
+    if n_samples < window:
+        return 1
+    n_full = n_samples // window
+    held = n_samples - n_full * window
+    return n_full + (2 * held >= window)
+
+
+def embed_long_file(model: JointModel, path: str, duration: float) -> AudioEmbedding:
+    """Embed a long file from the windows the model would pick, each decoded by seeking.
+
+    The result matches ``model.embed_waveform(load_audio(path))``: the same windows (counted
+    from the header's ``duration``, chosen by :func:`melodex.audio.select_windows`), their
+    real start times, and the real duration; only the decoding differs (each window is
+    resampled on its own, so resampled files differ at window edges by the filter's ripple).
+    """
+    sr = model.config.sample_rate
+    window = round(model.config.window_seconds * sr)
+    limit = model.config.max_windows or LONG_FILE_MAX_WINDOWS
+    chosen = select_windows(window_count(round(duration * sr), window), max_windows=limit)
+    audio = np.zeros(len(chosen) * window, np.float32)
+    for k, i in enumerate(chosen):
+        start = float(i * window / sr)
+        try:
+            y = load_audio(path, sr=sr, offset=start, duration=window / sr)
+        except AudioDecodeError as exc:
+            raise MelodexError(f"cannot decode the window at {start:.1f} s: {exc.reason}") from exc
+        audio[k * window : k * window + min(len(y), window)] = y[:window]
+    emb = model.embed_waveform(audio, max_windows=None)
+    starts = (chosen * window / sr).astype(np.float32)
+    return dataclasses.replace(emb, window_starts=starts, duration=float(duration))
+
+
+def _embed(model: JointModel, item: _Decoded) -> AudioEmbedding:
+    """The embedding of a decoded file, or of a long one read window by window."""
+    if item.samples is not None:
+        return model.embed_waveform(item.samples)
+    if item.info is not None:
+        return embed_long_file(model, item.path, item.info.duration)
+    raise MelodexError(f"{item.path}: nothing decoded to embed")
 
 
 def _prefetch(
@@ -228,8 +369,7 @@ def plan_index(
 
 def embed_item(model: JointModel, item: _Decoded, *, keep_windows: bool = True) -> TrackRow:
     """The store row for a decoded file: its vectors, file facts and tags."""
-    assert item.samples is not None
-    emb = model.embed_waveform(item.samples)
+    emb = _embed(model, item)
     window_vectors = emb.window_vectors if keep_windows else emb.window_vectors[:0]
     window_starts = emb.window_starts if keep_windows else emb.window_starts[:0]
     return TrackRow(
@@ -357,6 +497,8 @@ def index_folder(
                     writer.fail(item.path, item.error)
                 elif not writer.reuse(item):
                     writer.add(embed_item(model, item, keep_windows=keep_windows))
+            except StoreError:
+                raise  # the store cannot take writes (a full disk): stop, committed rows stay
             except (MelodexError, ValueError, RuntimeError) as exc:
                 writer.fail(item.path, f"cannot embed: {exc}")
             finally:
