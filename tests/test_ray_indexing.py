@@ -190,3 +190,41 @@ def test_ray_flag_takes_an_optional_address() -> None:
     for address in ("auto", "10.0.0.5:6379", "ray://head:10001", "local"):
         assert optional_ray_address(["index", "--ray", address, "d"])[2] == address
     assert optional_ray_address(["index", "--ray=auto", "d"]) == ["index", "--ray=auto", "d"]
+
+
+def test_a_file_that_keeps_killing_its_worker_is_reported(
+    cluster, base_model, music, tmp_path
+) -> None:
+    """Every worker that opens the poison file dies (as with a decoder crash); its batch-mates
+    are indexed anyway and the file is reported as failed, with the reason."""
+    folder = tmp_path / "music"
+    shutil.copytree(music / "album0", folder)
+    poison = write_audio(folder / "poison.wav", tone_piece(7, seconds=240.0))  # open ~0.5 s
+    kills = 0
+    stop = threading.Event()
+
+    def killer() -> None:
+        nonlocal kills
+        while not stop.is_set():
+            for proc in _task_processes():
+                try:
+                    if any(f.path == str(poison) for f in proc.open_files()):
+                        proc.kill()
+                        kills += 1
+                except psutil.Error:
+                    pass
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    try:
+        report = index_folder_ray(Store(tmp_path / "db", create=True), base_model, folder,
+                                  batch_size=3)  # fmt: skip
+    finally:
+        stop.set()
+        thread.join()
+    assert kills >= 2
+    failed = dict(report.failed)
+    assert list(failed) == [str(poison)]
+    assert "worker failed on this file" in failed[str(poison)]
+    assert len(report.added) == 5 and str(poison) not in report.added
