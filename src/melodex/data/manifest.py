@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -116,7 +117,11 @@ def validate_item(item: Any, *, root: Path | None = None) -> list[str]:
         problems.append("'tags' must be lower-case")
     for name in ("start", "end"):
         value = item.get(name)
-        if value is not None and not isinstance(value, int | float):
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             problems.append(f"{name!r} must be a number or null")
     if "extra" in item and not isinstance(item["extra"], dict):
         problems.append("'extra' must be an object")
@@ -128,14 +133,25 @@ def _entries(path: Path, errors: list[str]) -> list[tuple[int, Any]]:
     if _is_parquet(path):
         return _read_parquet_lines(path)
     out = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append((number, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                errors.append(f"{path}:{number}: invalid JSON ({exc.msg})")
+    try:
+        with path.open("rb") as fh:
+            raw_lines = list(fh)
+    except OSError as exc:
+        raise MelodexError(f"{path}: cannot read manifest: {exc.strerror or exc}") from exc
+    for number, raw in enumerate(raw_lines, start=1):
+        try:  # line by line, so one bad byte names its line; a BOM may open the file
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            errors.append(f"{path}:{number}: not UTF-8 text (byte {exc.start + 1} of the line)")
+            continue
+        if not line.strip():
+            continue
+        try:
+            out.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            errors.append(f"{path}:{number}: invalid JSON ({exc.msg})")
+        except (ValueError, RecursionError) as exc:  # a 5000-digit number, [[[[... 100k deep
+            errors.append(f"{path}:{number}: invalid JSON ({exc})")
     return out
 
 
