@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -123,7 +124,7 @@ def builtin_models() -> list[str]:
 
 def model_folder(name_or_path: str | Path) -> Path:
     """A built-in model name or a folder path -> the folder, or a clear error."""
-    path = Path(name_or_path).expanduser()
+    path = Path(os.path.expanduser(name_or_path))  # pathlib raises on an unknown ~user
     if path.is_dir():
         return path
     builtin = resources.files("melodex") / "weights" / "models" / str(name_or_path)

@@ -33,8 +33,9 @@ def resolve_text_model(name: str) -> str:
     if name in _PACKAGED:
         module = __import__(_PACKAGED[name])
         return str(module.get_model_path())
-    if Path(name).expanduser().exists():
-        return str(Path(name).expanduser().resolve())
+    path = Path(os.path.expanduser(name))  # pathlib raises on an unknown ~user
+    if path.exists():
+        return str(path.resolve())
     return name
 
 

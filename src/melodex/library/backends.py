@@ -7,6 +7,7 @@ the store interface below, so a library can move from a folder to a networked ve
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -65,7 +66,7 @@ def as_location(location: str | Path) -> str | Path:
     """A URL stays a string; anything else is a folder (``~`` expanded), as before URLs."""
     if is_store_url(location):
         return str(location).strip()
-    return Path(location).expanduser()
+    return Path(os.path.expanduser(location))  # pathlib raises on an unknown ~user
 
 
 def open_store(location: str | Path, *, create: bool = False) -> LibraryStore:

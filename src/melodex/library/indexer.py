@@ -88,7 +88,7 @@ def scan_folder(folder: str | Path) -> tuple[list[str], list[tuple[str, str]]]:
     Symlinks to files are followed; symlinked folders are followed once (loops are cut).
     The walk keeps its own stack instead of recursing, so no folder depth can overflow it.
     """
-    root = Path(folder).expanduser()
+    root = Path(os.path.expanduser(folder))  # pathlib raises on an unknown ~user
     if not root.exists():
         raise MelodexError(f"{root}: no such folder")
     if not root.is_dir():
@@ -348,7 +348,7 @@ def plan_index(
     paths, problems = scan_folder(folder)
     report.failed.extend(problems)
     known = store.file_states()
-    root = os.path.join(os.path.abspath(Path(folder).expanduser()), "")
+    root = os.path.join(os.path.abspath(os.path.expanduser(folder)), "")
     present = set(paths)
     gone = [s for p, s in known.items() if p.startswith(root) and p not in present]
     todo: list[str] = []

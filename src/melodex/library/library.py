@@ -215,7 +215,7 @@ class Library:
         tag_order = np.argsort(-emb.tag_scores, kind="stable")[:k]
         similar: list[Hit] = []
         if len(self) > 0:
-            own = self.store.find_path(str(Path(path).expanduser().resolve()))
+            own = self.store.find_path(str(Path(os.path.expanduser(path)).resolve()))
             similar = self._search_vector(emb.vector, k=k + 1, exclude=own["id"] if own else None)[
                 :k
             ]
@@ -301,14 +301,14 @@ class Library:
             if not rows:
                 raise MelodexError(f"no track with id {path_or_id} in {self.path}")
             return np.asarray(rows[0]["vector"], np.float32), path_or_id
-        resolved = str(Path(path_or_id).expanduser().resolve())
+        resolved = str(Path(os.path.expanduser(path_or_id)).resolve())
         row = self.store.find_path(resolved) if len(self) else None
         if row is not None:
             return np.asarray(row["vector"], np.float32), int(row["id"])
         return self.model.embed_file(resolved).vector, None
 
     def _embedding(self, path: str | Path) -> AudioEmbedding:
-        resolved = Path(path).expanduser().resolve()
+        resolved = Path(os.path.expanduser(path)).resolve()
         row = self.store.find_path(str(resolved)) if len(self) else None
         if row is not None and row["tag_scores"] is not None and os.path.exists(resolved):
             st = os.stat(resolved)
