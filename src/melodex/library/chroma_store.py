@@ -32,7 +32,9 @@ What Chroma guarantees, and how this store copes (measured against chromadb 1.5)
 * There is no lock. A writer holds a lease record with an owner and an expiry in the server's
   clock (its heartbeat), renewed by a background thread; a second writer fails fast while the
   lease is live, and a killed writer's lease expires after ``lease_seconds``. Writes made under
-  a lease first check that no newer lease exists, so a writer whose lease was taken over stops.
+  a lease first check that no newer lease exists, so a writer whose lease was taken over stops;
+  Chroma has no fencing token, so a takeover between that check and the write lets that one
+  write through (it needs a writer stalled past its whole lease).
 * Reads page through ``get(limit=, offset=)``; pages are not a snapshot, so a read that runs
   during a write may see part of it (the next read sees all of it).
 * A float in metadata may come back one float64 ulp off (120.30000305175781 came back as
@@ -71,6 +73,7 @@ META_SUFFIX = "-melodex"
 CHROMA_FORMAT = 1  # the record layout above
 LEASE_SECONDS = 30.0
 PAGE_SIZE = 1000
+SAFE_FRACTION = 0.9  # a writer stops this far into its lease if renewals fail (clock margin)
 # The server's HNSW parameters: melodex's own HNSW uses M 32 and ef 256 (search_index.py).
 HNSW_CONFIG = {"space": "ip", "ef_construction": 200, "ef_search": 256, "max_neighbors": 32}
 ARRAY_COLUMNS = ("window_vectors", "window_starts", "tag_scores")
@@ -359,6 +362,7 @@ class ChromaStore:
                 self._put_lease(lease, expires=0.0)
 
     def _acquire(self) -> _Lease:
+        started = time.monotonic()
         now = self._server_time()
         leases = self._leases()
         top = max(leases, default=0)
@@ -373,7 +377,7 @@ class ChromaStore:
             gen=top + 1,
             owner=uuid.uuid4().hex,
             expires=now + self.lease_seconds,
-            deadline=time.monotonic() + self.lease_seconds,
+            deadline=started + SAFE_FRACTION * self.lease_seconds,
         )
         record = self._lease_record(lease)
         self._call(
@@ -425,7 +429,7 @@ class ChromaStore:
                 self._check_not_taken(lease)
                 started = time.monotonic()
                 self._put_lease(lease, expires=self._server_time() + self.lease_seconds)
-                lease.deadline = started + self.lease_seconds
+                lease.deadline = started + SAFE_FRACTION * self.lease_seconds
             except StoreError as exc:
                 if lease.lost or time.monotonic() > lease.deadline:  # too late to retry
                     lease.lost = lease.lost or f"could not renew it in time: {exc}"
