@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -36,8 +37,12 @@ out = Console()
 err = Console(stderr=True)
 
 DbOption = Annotated[
-    Path | None,
-    typer.Option("--db", help="Library folder (default: $MELODEX_DB or the user data dir)."),
+    str | None,
+    typer.Option(
+        "--db",
+        help="Library folder, or chroma://HOST:PORT/COLLECTION for a Chroma server "
+        "(default: $MELODEX_DB or the user data dir).",
+    ),
 ]
 ModelOption = Annotated[
     str | None,
@@ -53,11 +58,28 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except MelodexError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {_shown(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
-def _library(db: Path | None, model: str | None):  # noqa: ANN202
+def _shown(text: object) -> str:
+    """Text (paths, reasons) safe to print with rich: its markup escaped, so a file named
+    ``[live].mp3`` shows as itself, and non-UTF-8 file-name bytes shown as ``\\xNN``."""
+    try:
+        raw = str(text).encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that no file name produced
+        raw = str(text).encode("utf-8", "backslashreplace")
+    return escape(raw.decode("utf-8", "backslashreplace"))
+
+
+def _json_text(data: Any) -> str:
+    """JSON that any terminal encoding can print: non-UTF-8 file-name bytes (lone surrogates
+    in Python strings) become ``\\udcXX`` escapes, which ``json.loads`` turns back into them."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _library(db: str | Path | None, model: str | None):  # noqa: ANN202
     from melodex.library.library import Library
 
     return Library(db, model=model)
@@ -89,16 +111,15 @@ def _progress(label: str) -> Iterator[Callable[[int, int, str], None]]:
 
 def _print_hits(hits: list[Any], as_json: bool) -> None:
     if as_json:
-        print(json.dumps([h.to_json() for h in hits], indent=2, ensure_ascii=False))
+        print(_json_text([h.to_json() for h in hits]))
         return
     table = Table(show_header=True, header_style="bold")
     for col in ("#", "score", "title", "artist", "album", "at", "path"):
         table.add_column(col, overflow="fold")
     for h in hits:
         at = f"{h.segment_start:.0f}s" if h.segment_start is not None else ""
-        table.add_row(
-            str(h.rank), f"{h.score:.3f}", h.title or "", h.artist or "", h.album or "", at, h.path
-        )
+        cells = (h.title or "", h.artist or "", h.album or "", at, h.path)
+        table.add_row(str(h.rank), f"{h.score:.3f}", *(_shown(c) for c in cells))
     out.print(table)
 
 
@@ -139,7 +160,7 @@ def index(
             report = lib.index(folder, progress=update, descriptors=descriptors, ray=ray, **options)
     if as_json:
         print(
-            json.dumps(
+            _json_text(
                 {
                     "db": str(lib.path),
                     "added": report.added,
@@ -150,16 +171,14 @@ def index(
                     "failed": [{"path": p, "reason": r} for p, r in report.failed],
                     "audio_seconds": round(report.audio_seconds, 2),
                     "wall_seconds": round(report.wall_seconds, 2),
-                },
-                indent=2,
-                ensure_ascii=False,
+                }
             )
         )
         return
     out.print(
         f"[green]{len(report.added)} indexed[/green], {len(report.updated)} updated, "
         f"{len(report.moved)} moved, {report.skipped} unchanged, {len(report.removed)} removed, "
-        f"[red]{len(report.failed)} failed[/red] — {len(lib)} tracks in {lib.path}"
+        f"[red]{len(report.failed)} failed[/red] — {len(lib)} tracks in {_shown(lib.path)}"
     )
     if report.audio_seconds:
         out.print(
@@ -167,7 +186,9 @@ def index(
             f"({report.realtime_factor:.0f}x real time)"
         )
     for path, reason in report.failed:
-        out.print(f"  [red]failed[/red] {path}: {reason}", highlight=False, soft_wrap=True)
+        out.print(
+            f"  [red]failed[/red] {_shown(path)}: {_shown(reason)}", highlight=False, soft_wrap=True
+        )
 
 
 @app.command()
