@@ -305,9 +305,10 @@ def test_find_path_with_quotes_and_non_ascii(opener: Callable[..., LibraryStore]
         '/music/it\'s a "quoted" name.flac',
         "/music/Ünïcødé — 曲名 🎵.ogg",
         "/music/back\\slash; DROP TABLE tracks; --.mp3",
+        b"/music/caf\xe9 (latin-1 bytes).flac".decode("utf-8", "surrogateescape"),
         "/music/plain.wav",
     ]
-    rows = make_rows(range(1, 5), 0)
+    rows = make_rows(range(1, 6), 0)
     for row, name in zip(rows, names, strict=True):
         row.path = name
     store.upsert(rows)

@@ -10,7 +10,8 @@ Layout on the server:
 * collection ``COLLECTION``: one record per track. The record id is ``str(track id)``, the
   embedding is the track vector (HNSW index, inner-product space), the metadata holds every
   other :class:`TrackRow` field: scalars as themselves (float32 columns rounded to float32, so
-  rows read back equal the embedded store's), arrays (window vectors, window starts, tag
+  rows read back equal the embedded store's; a non-UTF-8 path in the embedded store's escaped
+  form, :func:`~melodex.library.store.encode_path`), arrays (window vectors, window starts, tag
   scores) as base64 of little-endian float32. A missing key means None. Two derived keys serve
   server-side filters: ``described`` (the track has a tempo or key) and ``key_pc`` (the pitch
   class of its key).
@@ -65,6 +66,8 @@ from melodex.library.store import (
     META_COLUMNS,
     FileState,
     TrackRow,
+    decode_path,
+    encode_path,
     schema,
 )
 
@@ -505,7 +508,7 @@ class ChromaStore:
         """Every key, None for a missing value: an upsert merges metadata into the record it
         replaces, and only a None removes a key that the new row no longer has."""
         meta: dict[str, Any] = {
-            "path": row.path,
+            "path": encode_path(row.path),
             "content_hash": row.content_hash,
             "size": int(row.size),
             "mtime_ns": int(row.mtime_ns),
@@ -557,9 +560,10 @@ class ChromaStore:
         states = {}
         for page in self._pages("read the file states", include=["metadatas"]):
             for key, m in zip(page["ids"], page["metadatas"], strict=True):
-                states[m["path"]] = FileState(
+                path = decode_path(m["path"])
+                states[path] = FileState(
                     int(key),
-                    m["path"],
+                    path,
                     m["content_hash"],
                     int(m["size"]),
                     int(m["mtime_ns"]),
@@ -625,6 +629,8 @@ class ChromaStore:
                     out[col] = _unpack(text).reshape(-1, self.dim or 1).tolist()
                 else:
                     out[col] = _unpack(text).tolist()
+            elif col == "path":
+                out[col] = decode_path(meta[col])
             else:
                 out[col] = meta.get(col)
         return out
@@ -671,7 +677,7 @@ class ChromaStore:
         got = self._call(
             "look up a path",
             self._tracks.get,
-            where={"path": path},
+            where={"path": encode_path(path)},
             limit=1,
             include=["metadatas", "embeddings"],
         )
