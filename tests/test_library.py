@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +13,6 @@ import pytest
 
 from melodex.errors import MelodexError
 from melodex.library.library import Library
-from melodex.library.store import Store
 from tests.music_fixtures import tone_piece, write_audio
 
 FORMATS = (".flac", ".ogg", ".mp3", ".m4a", ".wav")
@@ -125,44 +121,6 @@ def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "melodex", *args], capture_output=True, text=True, timeout=300, **kw
     )
-
-
-def test_killed_index_run_resumes_to_the_same_store(tmp_path: Path, base_model) -> None:
-    music = tmp_path / "music"
-    make_music(music, n=40, seconds=4.0)
-    clean = Library(tmp_path / "clean", model=base_model)
-    clean.index(music)
-
-    db = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "melodex", "index", str(music), "--db", str(db)]
-    kills = 0
-    for _ in range(3):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 120
-        start_count = len(Library(db)) if db.exists() else 0
-        while time.time() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-            if (db / "tracks.lance").exists() and len(Store(db)) > start_count:
-                break
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            kills += 1
-    assert kills >= 1, "indexing finished before it could be killed"
-    done = _cli("index", str(music), "--db", str(db), "--json")
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
-    assert summary["failed"] == []
-
-    def contents(path: Path) -> dict[str, bytes]:
-        rows = Store(path).rows(columns=["path", "vector", "content_hash"])
-        return {
-            r["path"]: np.asarray(r["vector"], np.float32).tobytes() + r["content_hash"].encode()
-            for r in rows
-        }
-
-    assert contents(db) == contents(tmp_path / "clean")
-    assert len(Store(db)) == 40
 
 
 def test_cli_search_json(music: Path, tmp_path: Path) -> None:
