@@ -32,6 +32,7 @@ LOCK_FILE = ".write.lock"
 STORE_FORMAT = 2  # 2: mid-level descriptor columns
 META_COLUMNS = ("title", "artist", "album", "genre")
 DESCRIPTOR_COLUMNS = ("bpm", "bpm_confidence", "key", "mode", "key_confidence", "loudness_lufs")
+SCAN_BATCH_ROWS = 65_536
 SCALAR_INDEX_COLUMNS = ("id", "path")
 SCALAR_INDEX_MIN_ROWS = 20_000
 """From this many rows, :meth:`Store.compact` keeps BTREE indexes on ``id`` and ``path``: the
@@ -250,7 +251,9 @@ class Store:
         query = table.search().select(list(columns)).limit(None)
         if where:
             query = query.where(where)
-        return query.to_arrow()
+        # Large batches: to_arrow() hands rows over 1024 at a time, which cost ~0.3 ms a batch
+        # (the id column of 1M tracks: 310 ms, against 9 ms in batches of 64k).
+        return query.to_batches(SCAN_BATCH_ROWS).read_all()
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
