@@ -102,8 +102,11 @@ def _check_normalised(vectors: np.ndarray) -> None:
         )
 
 
-def _as_ids(ids: Any, count: int | None = None, *, what: str = "ids") -> np.ndarray:
-    """Return a 1-D int64 array of distinct ids, or raise naming the problem."""
+def _as_ids(
+    ids: Any, count: int | None = None, *, what: str = "ids", unique: bool = False
+) -> np.ndarray:
+    """Return a 1-D int64 array of distinct ids, or raise naming the problem; ``unique``: the
+    caller made them distinct (np.unique), so the check is skipped."""
     arr = np.asarray(ids)
     if arr.ndim == 0:
         arr = arr[None]
@@ -116,7 +119,7 @@ def _as_ids(ids: Any, count: int | None = None, *, what: str = "ids") -> np.ndar
     arr = np.ascontiguousarray(arr, dtype=np.int64)
     if count is not None and len(arr) != count:
         raise ValueError(f"got {count} vectors but {len(arr)} {what}")
-    if len(np.unique(arr)) != len(arr):
+    if not unique and len(np.unique(arr)) != len(arr):
         raise ValueError(f"{what} contain duplicates")
     return arr
 
@@ -396,7 +399,8 @@ class VectorIndex:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         allowed_ids = (
-            None if allowed is None else np.unique(_as_ids(np.unique(allowed), what="allowed"))
+            # one np.unique, not three (~25 ms each for a filter passing 150k of 1M tracks)
+            None if allowed is None else _as_ids(np.unique(allowed), what="allowed", unique=True)
         )
         if self.kind == "exact":
             return self._search_exact(q, k, allowed_ids)
