@@ -17,6 +17,16 @@ from melodex.library.vector_index import VectorIndex
 from melodex.model import AudioEmbedding, JointModel, load_model
 from melodex.vocabulary import describe_vocabulary
 
+# What a Hit needs of a row (fetching every column, the track vector and tag scores too, took
+# about twice as long at 1M tracks: bench/bench_million.py).
+HIT_COLUMNS = ("id", "path", "title", "artist", "album", "genre", "duration") + (
+    "window_vectors",
+    "window_starts",
+    "bpm",
+    "key",
+    "mode",
+)
+
 
 def default_library_path() -> Path | str:
     """``$MELODEX_DB`` (a folder or a ``chroma://`` URL) or the user data folder
@@ -253,7 +263,7 @@ class Library:
             found = index.search(np.asarray(query, np.float32), k=k, allowed=allowed)
             scores, ids = found[0][0], found[1][0]
         pairs = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if int(i) != exclude]
-        rows = {r["id"]: r for r in self.store.rows([i for i, _ in pairs])}
+        rows = {r["id"]: r for r in self.store.rows([i for i, _ in pairs], columns=HIT_COLUMNS)}
         hits = []
         for rank, (tid, score) in enumerate(pairs, start=1):
             row = rows.get(tid)
