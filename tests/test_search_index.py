@@ -77,3 +77,25 @@ def test_damaged_saved_index_is_rebuilt_from_the_store(tmp_path: Path) -> None:
     index = sync_index(store, threshold=50)
     assert index.kind == "hnsw" and len(index) == 200
     assert header.read_text().startswith("{\n")
+
+
+def test_an_index_in_memory_is_updated_in_place(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db", create=True)
+    store.bind_model("m@1", "m", DIM)
+    store.upsert(rows(range(300), 0))
+    index = sync_index(store, threshold=100)
+    assert index.kind == "hnsw" and index.synced_at == store.newest_indexed_at()
+    # the saved copy is not read again: damage it, the in-memory index is still used
+    (tmp_path / "db" / INDEX_DIR / "index.json").write_text("{broken")
+    store.upsert(rows(range(0, 10), 5) + rows(range(300, 330), 6))
+    store.delete(list(range(200, 220)))
+    again = sync_index(store, threshold=100, current=index)
+    assert again is index and len(again) == 300 + 30 - 20
+    assert again.synced_at == store.newest_indexed_at()
+    ids, found = top1(again, store)
+    np.testing.assert_array_equal(found, ids)
+    # and the saved copy was written again, equal to it
+    loaded = sync_index(Store(tmp_path / "db"), threshold=100)
+    assert loaded is not index and sorted(loaded.ids.tolist()) == sorted(again.ids.tolist())
+    # nothing changed: the same object, untouched
+    assert sync_index(store, threshold=100, current=again) is again

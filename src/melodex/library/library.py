@@ -151,7 +151,7 @@ class Library:
         else:
             report = index_folder(self._store, self.model, folder, progress=progress, **options)
         if not self._native_search():
-            self._index = sync_index(self._store)  # queries never pay for an ANN build
+            self._index = sync_index(self._store, current=self._index)  # no ANN build on queries
             self._index_version = self._store.version
         return report
 
@@ -166,7 +166,7 @@ class Library:
         store.refresh()
         store.check_model(self.model.identity)
         if self._index is None or self._index_version != store.version:
-            self._index = sync_index(store)
+            self._index = sync_index(store, current=self._index)
             self._index_version = store.version
         if self._index is None:
             raise MelodexError(f"{self.path}: the library is empty")

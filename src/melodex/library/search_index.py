@@ -37,9 +37,13 @@ def exact_limit(dim: int) -> int:
     return max(1, EXACT_MAX_ELEMENTS // max(1, dim))
 
 
-def sync_index(store: Store, *, threshold: int | None = None) -> VectorIndex | None:
+def sync_index(
+    store: Store, *, threshold: int | None = None, current: VectorIndex | None = None
+) -> VectorIndex | None:
     """An index that matches the store now (None for an empty store); ``threshold`` overrides
-    the number of tracks above which HNSW is used."""
+    the number of tracks above which HNSW is used. ``current``: an HNSW index this process got
+    from an earlier call, updated in place instead of loading the saved one again (at 1M tracks
+    a load takes ~3 s and, while the old index is still referenced, a second copy in memory)."""
     ids = store.ids()
     if len(ids) == 0:
         return None
@@ -49,12 +53,16 @@ def sync_index(store: Store, *, threshold: int | None = None) -> VectorIndex | N
         all_ids, vectors = store.vectors()
         return VectorIndex.build(vectors, all_ids, kind="exact")
     folder = store.path / INDEX_DIR
-    index, seen = _load(folder, store.dim)
-    if index is None or index.kind != "hnsw":
+    if current is not None and current.kind == "hnsw" and current.synced_at is not None:
+        index, seen = current, current.synced_at
+    else:
+        index, seen = _load(folder, store.dim)
+    if index is None or index.kind != "hnsw" or index.dim != store.dim:
         newest = store.newest_indexed_at()
         all_ids, vectors = store.vectors()
         index = VectorIndex.build(vectors, all_ids, kind="hnsw", ef_search=EF_SEARCH)
         _save(folder, index, newest)
+        index.synced_at = newest
         return index
     newest = store.newest_indexed_at()
     changed_ids, changed = store.vectors(since=seen)
@@ -65,6 +73,7 @@ def sync_index(store: Store, *, threshold: int | None = None) -> VectorIndex | N
         index.remove(gone)
     if len(changed_ids) or len(gone):
         _save(folder, index, newest)
+    index.synced_at = newest
     return index
 
 

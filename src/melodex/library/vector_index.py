@@ -189,6 +189,8 @@ class VectorIndex:
         # hnsw: the graph, and the sorted live ids (hnswlib keeps deleted labels around).
         self._hnsw: hnswlib.Index | None = None
         self._live = np.zeros(0, dtype=np.int64)
+        # The newest store write (indexed_at) this index reflects; kept by search_index.
+        self.synced_at: float | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
