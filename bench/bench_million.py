@@ -41,6 +41,7 @@ from bench_search import text_queries  # noqa: E402
 from million_data import RowMaker  # noqa: E402
 
 from melodex.library import search_index  # noqa: E402
+from melodex.library.library import HIT_COLUMNS  # noqa: E402
 from melodex.library.search_index import INDEX_DIR, sync_index  # noqa: E402
 from melodex.library.store import Store  # noqa: E402
 from melodex.library.vector_index import VectorIndex  # noqa: E402
@@ -375,7 +376,7 @@ def serve_phase(args: argparse.Namespace) -> dict[str, Any]:
         t1 = time.perf_counter()
         _, found = index.search(np.asarray(q, np.float32), k=10)
         t2 = time.perf_counter()
-        store.rows([int(i) for i in found[0]])
+        store.rows([int(i) for i in found[0]], columns=HIT_COLUMNS)
         t3 = time.perf_counter()
         enc.append(t1 - t0)
         ann.append(t2 - t1)
@@ -388,7 +389,7 @@ def serve_phase(args: argparse.Namespace) -> dict[str, Any]:
             "row_fetch": round(ms_percentiles(fetch)[0], 2),
         },
         "ms",
-        "p50 of encode / index search / store.rows fetch of 10 hits",
+        "p50 of encode / index search / fetch of the 10 hits' rows",
     )
     rng = np.random.default_rng(args.seed)
     paths = [r["path"] for r in store.rows(index.ids[rng.choice(len(index), 20)], columns=["path"])]
@@ -435,26 +436,51 @@ def add_phase(args: argparse.Namespace) -> dict[str, Any]:
         "store.file_states() (every index run reads it first)",
     )
 
+    # A serving process syncs its index on the first query after each indexer commit.
+    c = args.commit_every
+    with store.writing():
+        store.upsert(small[:c])
+    t0 = time.perf_counter()
+    reloaded = sync_index(store)  # what Library did before: load the saved index again
+    report(
+        "sync_one_commit_reload_s",
+        round(time.perf_counter() - t0, 2),
+        "s",
+        f"sync after one commit of {c}, loading the saved index again (the old Library path)",
+    )
+    del reloaded
+    with store.writing():
+        store.upsert(small[c : 2 * c])
+    t0 = time.perf_counter()
+    index = sync_index(store, current=index)
+    report(
+        "sync_one_commit_s",
+        round(time.perf_counter() - t0, 2),
+        "s",
+        f"sync after one commit of {c}, updating the index in memory (Library now)",
+    )
+
     with store.writing():
         t0 = time.perf_counter()
-        for start in range(0, n, args.commit_every):
-            store.upsert(small[start : start + args.commit_every])
+        for start in range(2 * c, n, c):
+            store.upsert(small[start : start + c])
         report(
             "add_upsert_commits_s",
-            round(time.perf_counter() - t0, 2),
+            round((time.perf_counter() - t0) * n / (n - 2 * c), 2),
             "s",
-            f"Store.upsert of {n:,} new tracks in commits of {args.commit_every} (indexer)",
+            f"Store.upsert of {n:,} new tracks in commits of {c} (indexer), scaled from "
+            f"{n - 2 * c:,}",
         )
         t0 = time.perf_counter()
         store.compact()
         report("add_compact_s", round(time.perf_counter() - t0, 2), "s", "store.compact() after")
     t0 = time.perf_counter()
-    index = sync_index(store)
+    index = sync_index(store, current=index)
     report(
         "add_sync_index_s",
         round(time.perf_counter() - t0, 2),
         "s",
-        f"sync_index: incremental {index.kind} update of {n:,} tracks + save",
+        f"sync_index: incremental {index.kind} update of {n - 2 * c:,} tracks + save",
     )
     assert len(index) == base + n
     parts = {}
@@ -490,7 +516,7 @@ def add_phase(args: argparse.Namespace) -> dict[str, Any]:
         store.compact()
         report("add_compact2_s", round(time.perf_counter() - t0, 2), "s", "store.compact() after")
     t0 = time.perf_counter()
-    index = sync_index(store)
+    index = sync_index(store, current=index)
     report(
         "add_sync_index2_s",
         round(time.perf_counter() - t0, 2),
@@ -506,7 +532,7 @@ def add_phase(args: argparse.Namespace) -> dict[str, Any]:
         store.compact()
         report("remove_s", round(time.perf_counter() - t0, 2), "s", f"delete {2 * n:,} + compact")
     t0 = time.perf_counter()
-    index = sync_index(store)
+    index = sync_index(store, current=index)
     report("remove_sync_index_s", round(time.perf_counter() - t0, 2), "s", "sync_index after it")
     assert len(index) == base
     report("add_peak_rss_mb", round(peak_rss_mb()), "MB", "peak RSS of the adding process")
@@ -565,7 +591,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def main(argv: Sequence[str] | None = None, *, model: Any = None) -> dict[str, Any]:
+    """Run the benchmark; ``model``: the default model, already loaded (tests pass theirs)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = parse(argv)
     if args.phase:  # a fresh child process: print its figures as JSON on the last line
@@ -579,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     report = Report()
     print(f"cores: {os.cpu_count()}, load average at start: {os.getloadavg()}", flush=True)
     try:
-        model = load_model()
+        model = model or load_model()
         set_threshold(args.hnsw_threshold, model.dim)
         report("model", model.identity, "", "model")
         report("dim", model.dim, "", "vector dimensions")

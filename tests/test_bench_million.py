@@ -23,19 +23,22 @@ def _load(name: str):  # noqa: ANN202 (a script module)
     return module
 
 
-def test_bench_million_smoke_resumes_and_reports_every_figure(tmp_path: Path) -> None:
+def test_bench_million_smoke_resumes_and_reports_every_figure(tmp_path: Path, base_model) -> None:
     bench = _load("bench_million")
     db = tmp_path / "lib"
     common = ["--db", str(db), "--n-clusters", "20", "--hnsw-threshold", "1000"]
     threshold = search_index.EXACT_MAX_ELEMENTS
 
     # a first, "interrupted" build of 1,500 tracks, then the full run continues from there
-    first = bench.main(["--tracks", "1500", *common, "--skip", "recall", "serve", "add"])
+    first = bench.main(
+        ["--tracks", "1500", *common, "--skip", "recall", "serve", "add"], model=base_model
+    )
     assert first["tracks"] == 1500 and first["index_kind"] == "hnsw"
     out = tmp_path / "figures.json"
     figures = bench.main(
         ["--tracks", "3000", *common, "--add", "200", "--queries", "100"]
-        + ["--text-queries", "20", "--ef", "64", "--json", str(out)]
+        + ["--text-queries", "10", "--ef", "64", "--json", str(out)],
+        model=base_model,
     )
     assert threshold == search_index.EXACT_MAX_ELEMENTS  # the override does not leak
 
