@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from melodex.library import search_index
 from melodex.library.search_index import INDEX_DIR, sync_index
 from melodex.library.store import Store, TrackRow
 
@@ -79,23 +80,38 @@ def test_damaged_saved_index_is_rebuilt_from_the_store(tmp_path: Path) -> None:
     assert header.read_text().startswith("{\n")
 
 
-def test_an_index_in_memory_is_updated_in_place(tmp_path: Path) -> None:
+def test_an_index_in_memory_is_updated_in_place(tmp_path: Path, monkeypatch) -> None:
     store = Store(tmp_path / "db", create=True)
     store.bind_model("m@1", "m", DIM)
     store.upsert(rows(range(300), 0))
     index = sync_index(store, threshold=100)
     assert index.kind == "hnsw" and index.synced_at == store.newest_indexed_at()
-    # the saved copy is not read again: damage it, the in-memory index is still used
-    (tmp_path / "db" / INDEX_DIR / "index.json").write_text("{broken")
+    header = tmp_path / "db" / INDEX_DIR / "index.json"
+    saved = header.read_text()
+
+    # a few changes: applied in memory, the saved copy is neither read nor rewritten
     store.upsert(rows(range(0, 10), 5) + rows(range(300, 330), 6))
     store.delete(list(range(200, 220)))
     again = sync_index(store, threshold=100, current=index)
     assert again is index and len(again) == 300 + 30 - 20
-    assert again.synced_at == store.newest_indexed_at()
+    assert again.synced_at == store.newest_indexed_at() and again.unsaved_changes == 60
     ids, found = top1(again, store)
     np.testing.assert_array_equal(found, ids)
-    # and the saved copy was written again, equal to it
-    loaded = sync_index(Store(tmp_path / "db"), threshold=100)
-    assert loaded is not index and sorted(loaded.ids.tolist()) == sorted(again.ids.tolist())
+    assert header.read_text() == saved
+    # a new process loads the older saved copy and applies the same changes from the store
+    fresh = sync_index(Store(tmp_path / "db"), threshold=100)
+    assert fresh is not index and sorted(fresh.ids.tolist()) == sorted(again.ids.tolist())
+
     # nothing changed: the same object, untouched
     assert sync_index(store, threshold=100, current=again) is again
+    # enough changes (or save=True, the indexer's way) and it is saved
+    monkeypatch.setattr(search_index, "SAVE_AFTER_CHANGES", 80)
+    store.upsert(rows(range(330, 360), 7))
+    assert sync_index(store, threshold=100, current=again).unsaved_changes == 0
+    assert header.read_text() != saved
+    saved = header.read_text()
+    store.upsert(rows(range(360, 361), 8))
+    sync_index(store, threshold=100, current=again, save=True)
+    assert header.read_text() != saved
+    loaded = sync_index(Store(tmp_path / "db"), threshold=100)
+    assert sorted(loaded.ids.tolist()) == sorted(again.ids.tolist())

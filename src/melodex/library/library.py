@@ -151,7 +151,8 @@ class Library:
         else:
             report = index_folder(self._store, self.model, folder, progress=progress, **options)
         if not self._native_search():
-            self._index = sync_index(self._store, current=self._index)  # no ANN build on queries
+            # queries never pay for an ANN build, and new processes load a current index
+            self._index = sync_index(self._store, current=self._index, save=True)
             self._index_version = self._store.version
         return report
 

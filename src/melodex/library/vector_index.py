@@ -124,6 +124,16 @@ def _as_ids(
     return arr
 
 
+def _in_sorted(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Which of ``ids`` are in the sorted array ``sorted_ids``, by binary search: np.isin and
+    np.union1d sort all of it again (~0.4 s for 1M ids with numpy's hash-based unique, on every
+    sync of a 1M-track index)."""
+    if not len(sorted_ids):
+        return np.zeros(len(ids), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return sorted_ids[pos] == ids
+
+
 def _top_k(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best k of each row of ``scores`` (Q, C) as (scores, ids), descending, ties by id."""
     n_cand = scores.shape[1]
@@ -189,8 +199,10 @@ class VectorIndex:
         # hnsw: the graph, and the sorted live ids (hnswlib keeps deleted labels around).
         self._hnsw: hnswlib.Index | None = None
         self._live = np.zeros(0, dtype=np.int64)
-        # The newest store write (indexed_at) this index reflects; kept by search_index.
+        # The newest store write (indexed_at) this index reflects, and how many changes the
+        # saved copy lacks; kept by search_index.
         self.synced_at: float | None = None
+        self.unsaved_changes = 0
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -355,7 +367,8 @@ class VectorIndex:
                 self._lookup = None
             return
         assert self._hnsw is not None
-        live = np.union1d(self._live, id_arr)
+        new = np.sort(id_arr[~_in_sorted(self._live, id_arr)])
+        live = np.insert(self._live, np.searchsorted(self._live, new), new)
         # hnswlib keeps removed labels as tombstones; re-adding one revives it in place.
         needed = self._hnsw.get_current_count() + len(id_arr)
         if needed > self._hnsw.get_max_elements():
@@ -383,10 +396,12 @@ class VectorIndex:
             self._lookup = None
             return
         assert self._hnsw is not None
-        present = id_arr[np.isin(id_arr, self._live, assume_unique=True)]
+        present = id_arr[_in_sorted(self._live, id_arr)]
         for label in present.view(np.uint64).tolist():
             self._hnsw.mark_deleted(label)
-        self._live = np.setdiff1d(self._live, present, assume_unique=True)
+        keep = np.ones(len(self._live), dtype=bool)
+        keep[np.searchsorted(self._live, present)] = False
+        self._live = self._live[keep]
 
     # ------------------------------------------------------------------ search
     def search(
@@ -439,7 +454,7 @@ class VectorIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         assert self._hnsw is not None
         if allowed is not None:
-            allowed = allowed[np.isin(allowed, self._live, assume_unique=True)]
+            allowed = allowed[_in_sorted(self._live, allowed)]
             if len(allowed) <= EXACT_FILTER_LIMIT:
                 return self._exact_over(q, allowed, k) if len(allowed) else _empty(len(q))
             candidates = allowed
