@@ -278,6 +278,8 @@ def test_describe_an_upload_without_touching_the_library(
     assert list(tmp_path.iterdir()) == []  # the temporary folder is gone
     assert sorted(p.relative_to(db) for p in db.rglob("*")) == before
     assert client.get("/api/health").json()["store_version"] == version
+    # the similar tracks came from the query library's index: the server holds one index
+    assert client.app.state.service.describer._index is None
 
 
 @pytest.mark.parametrize(

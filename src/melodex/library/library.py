@@ -216,26 +216,43 @@ class Library:
         hits = self._search_vector(vector, k=k + 1, exclude=own_id)
         return hits[:k]
 
-    def describe(self, path: str | Path, *, k: int = 10) -> Description:
-        """What a track sounds like: its tags, the nearest built-in texts, similar tracks."""
-        emb = self._embedding(path)
+    def describe(
+        self,
+        path: str | Path,
+        *,
+        k: int = 10,
+        similar: bool = True,
+        embedding: AudioEmbedding | None = None,
+    ) -> Description:
+        """What a track sounds like: its tags, the nearest built-in texts, similar tracks.
+
+        ``similar=False`` leaves the similar tracks out (no search index is needed);
+        ``embedding`` reuses one already made by :meth:`embed`.
+        """
+        emb = embedding if embedding is not None else self._embedding(path)
         texts, matrix = self._describe_vocabulary()
         scores = matrix @ emb.vector
         order = np.argsort(-scores, kind="stable")[:k]
         names = self.model.tag_names
         tag_order = np.argsort(-emb.tag_scores, kind="stable")[:k]
-        similar: list[Hit] = []
-        if len(self) > 0:
+        hits: list[Hit] = []
+        if similar and len(self) > 0:
             own = self.store.find_path(str(Path(os.path.expanduser(path)).resolve()))
-            similar = self._search_vector(emb.vector, k=k + 1, exclude=own["id"] if own else None)[
-                :k
-            ]
+            hits = self.nearest(emb.vector, k=k, exclude=own["id"] if own else None)
         return Description(
             path=str(path),
             tags=[(names[i], float(emb.tag_scores[i])) for i in tag_order],
             texts=[(texts[i], float(scores[i])) for i in order],
-            similar=similar,
+            similar=hits,
         )
+
+    def embed(self, path: str | Path) -> AudioEmbedding:
+        """A file's embedding: the stored one when the file is indexed and unchanged."""
+        return self._embedding(path)
+
+    def nearest(self, vector: np.ndarray, *, k: int = 10, exclude: int | None = None) -> list[Hit]:
+        """Tracks nearest to an audio embedding vector (e.g. :meth:`embed` of any file)."""
+        return self._search_vector(np.asarray(vector, np.float32), k=k + 1, exclude=exclude)[:k]
 
     def tag(self, path: str | Path, *, k: int = 10) -> list[tuple[str, float]]:
         """The model's zero-shot tags for a file, with confidences."""

@@ -145,8 +145,9 @@ class _Gate:
 class LibraryService:
     """The library behind the API, read-only, with the locks its in-memory index needs.
 
-    Two ``Library`` objects share one model: one answers text/track queries, the other
-    describes uploads, so a slow describe never holds up searches.
+    Two ``Library`` objects share one model: one answers text/track queries and holds the
+    search index, the other embeds and describes uploads, so a slow describe never holds up
+    searches.
     """
 
     def __init__(self, config: ServeConfig) -> None:
@@ -257,8 +258,15 @@ class LibraryService:
         return result
 
     def describe(self, wav: Path, k: int):  # noqa: ANN201 (Description)
+        """Embed and describe under the describe lock; find similar tracks in the query
+        library's index, so the server holds one index (at 1M tracks, ~0.8 GB each)."""
         with self.describe_lock:
-            return self.describer.describe(wav, k=k)
+            emb = self.describer.embed(wav)
+            desc = self.describer.describe(wav, k=k, similar=False, embedding=emb)
+        with self.query_lock:
+            if self._has_tracks():
+                desc.similar = self.queries.nearest(emb.vector, k=k)
+        return desc
 
 
 def _hit_json(hit: Hit) -> dict[str, Any]:
