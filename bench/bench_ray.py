@@ -2,8 +2,8 @@
 
 In one process, on the same files (real multi-minute music from ``long_tracks.py``):
 
-  (a) serial work: decode + embed each file in this process on one core (no store): the
-      per-track cost any indexer pays;
+  (a) serial work: decode + embed each file in this process, torch on one thread as in a Ray
+      worker (no store): the per-track cost any indexer pays, and how many cores it keeps busy;
   (b) the single-process indexer as shipped (decoding ahead in a thread, the model on the
       other core) into a fresh library;
   (c) the Ray indexer on a local cluster with 1 worker, then with 2 workers; each cluster is
@@ -41,18 +41,20 @@ from melodex.library.store import Store  # noqa: E402
 DATA = Path(__file__).resolve().parent / ".data" / "ray"
 
 
-def serial_work(model: melodex.JointModel, paths: list[str]) -> float:
-    """Seconds to decode and embed every file, one after the other, on one core."""
+def serial_work(model: melodex.JointModel, paths: list[str]) -> tuple[float, float]:
+    """(wall seconds, cores busy) to decode and embed every file, one after the other, with
+    torch on one thread as in a Ray worker (the model's two taggers still run side by side)."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         for path in paths:
             item = _decode(path, model.config.sample_rate)
             embed_item(model, item)
-        return time.perf_counter() - t0
+        wall = time.perf_counter() - t0
+        return wall, (time.process_time() - cpu0) / wall
     finally:
         torch.set_num_threads(before)
 
@@ -97,14 +99,15 @@ def main(argv: list[str] | None = None) -> None:
 
     model = melodex.load_model()
     serial_work(model, paths[:1])  # warm-up: first-call costs out of the figures
-    serial = min(serial_work(model, paths) for _ in range(args.repeats))
+    serial, busy = min(serial_work(model, paths) for _ in range(args.repeats))
     single = min(single_process(model, folder) for _ in range(args.repeats))
 
     def line(label: str, seconds: float) -> None:
         print(f"  {label:<42} {seconds:7.2f} s  {n / seconds:6.2f} tracks/s  "
               f"{audio / seconds:6.0f}x real time")  # fmt: skip
 
-    line("(a) serial decode+embed, 1 core", serial)
+    line("(a) serial decode+embed, torch 1 thread", serial)
+    print(f"      (a) keeps {busy:.2f} of {os.cpu_count()} cores busy (CPU time / wall time)")
     line("(b) single-process indexer", single)
     results = {}
     for workers in (1, 2):
