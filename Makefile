@@ -17,6 +17,7 @@ lint: setup
 bench: setup
 	.venv/bin/python bench/bench_indexing.py
 	.venv/bin/python bench/bench_search.py --dim 92
+	.venv/bin/python bench/bench_ray.py
 	.venv/bin/python bench/bench_training.py
 	.venv/bin/python bench/bench_serve.py --tracks 10000 --concurrency 1 --seconds 15
 
