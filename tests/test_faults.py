@@ -505,10 +505,7 @@ def _check_whole_batches(db: Path, total: int, *, base: int = 0, batch: int = 16
     return n
 
 
-@pytest.mark.parametrize(
-    "kills",
-    [pytest.param(5, id="5-kills"), pytest.param(20, id="20-kills", marks=pytest.mark.slow)],
-)
+@pytest.mark.parametrize("kills", [20])
 def test_sigkilled_indexer_resumes_to_the_same_store(
     kills: int, tmp_path: Path, base_model
 ) -> None:
