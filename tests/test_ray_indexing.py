@@ -15,10 +15,12 @@ import psutil
 import pytest
 
 from melodex.cli import optional_ray_address
+from melodex.library.backends import open_store
 from melodex.library.distributed import index_folder_ray
 from melodex.library.indexer import index_folder
 from melodex.library.store import Store
 from tests.music_fixtures import tone_piece, write_audio
+from tests.test_store_contract import _chroma_url, chroma_server  # noqa: F401 (a fixture)
 
 ray = pytest.importorskip("ray")  # the extra is in dev; CI installs it
 
@@ -44,12 +46,12 @@ def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def snapshot(db: Path) -> dict[str, tuple]:
+def snapshot(db: Path | str) -> dict[str, tuple]:
     """Everything a run decides about each track (not when it was written)."""
     cols = ["path", "content_hash", "size", "duration", "title", "vector", "window_vectors",
             "window_starts", "tag_scores"]  # fmt: skip
     out = {}
-    for r in Store(db).rows(columns=cols):
+    for r in open_store(db).rows(columns=cols):
         arrays = tuple(
             np.asarray(r[c], np.float32).tobytes()
             for c in ("vector", "window_vectors", "window_starts", "tag_scores")
@@ -228,3 +230,19 @@ def test_a_file_that_keeps_killing_its_worker_is_reported(
     assert list(failed) == [str(poison)]
     assert "worker failed on this file" in failed[str(poison)]
     assert len(report.added) == 5 and str(poison) not in report.added
+
+
+def test_ray_indexes_into_a_networked_store(
+    cluster,
+    base_model,
+    music,
+    reference,
+    chroma_server,  # noqa: F811 (the fixture)
+) -> None:
+    """The Ray driver writes through the store interface, so a Chroma server works too."""
+    url = _chroma_url(chroma_server, "ray")
+    report = index_folder_ray(open_store(url, create=True), base_model, music, batch_size=3)
+    assert len(report.added) == 10 and not report.failed
+    assert snapshot(url) == reference
+    again = index_folder_ray(open_store(url), base_model, music)
+    assert again.skipped == 10 and not (again.added or again.failed)
