@@ -95,7 +95,7 @@ def breakdown(paths: Sequence[Path], model: Any, max_windows: int | None) -> dic
     from melodex.encoders.musicnn import WINDOW_SAMPLES, window_log_mels
     from melodex.library.indexer import file_hash
     from melodex.library.store import Store, TrackRow, track_id
-    from melodex.tagspace import TaggerBank
+    from melodex.models.zero_shot import TaggerBank
 
     bank = TaggerBank(model.config.options["taggers"])
     t: dict[str, float] = dict.fromkeys(

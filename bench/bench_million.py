@@ -613,7 +613,7 @@ def main(argv: Sequence[str] | None = None, *, model: Any = None) -> dict[str, A
         print(json.dumps(figures), flush=True)
         return figures
 
-    from melodex.model import load_model
+    from melodex.models import load_model
 
     saved_threshold = search_index.EXACT_MAX_ELEMENTS
     report = Report()

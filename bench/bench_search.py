@@ -133,7 +133,7 @@ def load_encoder(model_name: str | None) -> Any:
     """The text side of a melodex model (its query cache off), or bare MiniLM when None."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if model_name:
-        from melodex.model import load_model
+        from melodex.models import load_model
 
         model = load_model(model_name)
         text_encoder = getattr(model, "text_encoder", None)

@@ -35,7 +35,7 @@ TARGET_P99_MS = 50.0
 
 def fill_store(db: Path, n: int, *, seed: int = 0) -> None:
     """Write n synthetic tracks bound to the default model (skipped if db already holds n)."""
-    from melodex.model import load_model
+    from melodex.models import load_model
 
     model = load_model()
     store = Store(db, create=True)

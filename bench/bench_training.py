@@ -80,7 +80,7 @@ def raw_audio(manifest: str, batch: int, steps: int) -> None:
     root = Path(manifest).parent
     frontend = net.frontend
     optim = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-3)
-    from melodex.losses import InfoNCELoss
+    from melodex.lab.losses import InfoNCELoss
 
     loss_fn = InfoNCELoss()
     texts = [i["texts"][0]["text"] for i in items]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from melodex.tagspace import build_zero_shot_model  # noqa: E402
+from melodex.models.zero_shot import build_zero_shot_model  # noqa: E402
 
 OUT = (
     Path(__file__).resolve().parents[1] / "src" / "melodex" / "weights" / "models" / "melodex-base"

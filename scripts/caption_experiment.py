@@ -63,7 +63,7 @@ def train_and_eval(
     from melodex.evaluate.tasks import run_tasks
     from melodex.lab.config import load_config
     from melodex.lab.train import train
-    from melodex.model import load_model
+    from melodex.models import load_model
 
     cfg = load_config(
         "configs/head-only.yaml",
@@ -91,7 +91,7 @@ def artist_queries(model_dirs: dict[str, list[str]], items: list[dict], out: Pat
     from melodex.enrich.metadata import artist_graph_from_tags, is_placeholder, neighbours
     from melodex.evaluate.embed import embed_items
     from melodex.evaluate.metrics import average_precision_at_k
-    from melodex.model import load_model
+    from melodex.models import load_model
 
     gallery = [it for it in items if it["split"] in ("valid", "test")]
     graph = artist_graph_from_tags([it for it in items if it["split"] == "train"], k=3)

@@ -30,7 +30,7 @@ from melodex.data.demo import build_demo  # noqa: E402
 from melodex.data.manifest import read_manifest  # noqa: E402
 from melodex.encoders.musicnn import MUSICNN_SR, WINDOW_SAMPLES  # noqa: E402
 from melodex.encoders.text import TextEncoder  # noqa: E402
-from melodex.tagspace import (  # noqa: E402
+from melodex.models.zero_shot import (  # noqa: E402
     TaggerBank,
     ZeroShotTagModel,
     build_zero_shot_model,
@@ -63,7 +63,7 @@ def corpus(n_tracks: int, seconds: float, seed: int) -> tuple[Path, list[dict[st
     """Build the demo corpus once (re-runs keep finished tracks) and read its manifest."""
     folder = DATA / f"demo-{n_tracks}x{seconds:g}-s{seed}"
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int, _note: str) -> None:
         if done == total or done % 25 == 0:
             print(f"  corpus {folder.name}: {done}/{total}", flush=True)
 

@@ -99,7 +99,7 @@ def train_and_eval(manifest: Path, name: str, out: Path, seed: int, epochs: int)
     from melodex.evaluate.tasks import run_tasks
     from melodex.lab.config import load_config
     from melodex.lab.train import train
-    from melodex.model import load_model
+    from melodex.models import load_model
 
     cfg = load_config(
         "configs/head-only.yaml",
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="training seeds of (c) and (d) (default: --seeds)")  # fmt: skip
     ap.add_argument("--epochs", type=int, default=30)
     args = ap.parse_args(argv)
-    from melodex.model import load_model
+    from melodex.models import load_model
 
     t0 = time.time()
     out: Path = args.out

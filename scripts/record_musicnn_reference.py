@@ -2,7 +2,7 @@
 
 Usage (from the repository root; any Python 3.11 starts it):
 
-    python3 scripts/record_musicnn_reference.py [--venv /work/tfenv] [--wheel PATH]
+    python3 scripts/record_musicnn_reference.py [--venv ~/.cache/melodex/tfenv] [--wheel PATH]
 
 The script creates (once) a side venv outside the repository with ``tensorflow-cpu``, ``tf-keras``,
 ``librosa`` and the ``musicnn==0.1.0`` wheel installed with ``--no-deps`` (its pins, numpy<1.17 and
@@ -32,8 +32,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures" / "musicnn_reference.npz"
-DEFAULT_VENV = Path("/work/tfenv")
-DEFAULT_WHEEL = Path("/tmp/mwheel/musicnn-0.1.0-py3-none-any.whl")
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "melodex"
+DEFAULT_VENV = CACHE / "tfenv"  # a side venv, outside the repository
+DEFAULT_WHEEL = CACHE / "musicnn-0.1.0-py3-none-any.whl"
 MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
 SR = 16000
 N_FRAMES = 187

@@ -29,7 +29,7 @@ from melodex.evaluate.report import format_metric  # noqa: E402
 from melodex.evaluate.tasks import run_tasks  # noqa: E402
 from melodex.lab.config import load_config  # noqa: E402
 from melodex.lab.train import train  # noqa: E402
-from melodex.model import load_model  # noqa: E402
+from melodex.models import load_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIPLET = [

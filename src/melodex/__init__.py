@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from melodex._version import __version__
 from melodex.errors import AudioDecodeError, MelodexError, ModelLoadError, StoreError
 
-__version__ = "0.1.0"
 __all__ = [
     "AudioDecodeError",
     "Library",
@@ -24,7 +24,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from melodex.library.library import Library
-    from melodex.model import load_model
+    from melodex.models import load_model
 
 
 def __getattr__(name: str) -> Any:
@@ -34,7 +34,7 @@ def __getattr__(name: str) -> Any:
 
         return Library
     if name == "load_model":
-        from melodex.model import load_model
+        from melodex.models import load_model
 
         return load_model
     raise AttributeError(f"module 'melodex' has no attribute {name!r}")

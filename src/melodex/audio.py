@@ -50,7 +50,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from melodex.errors import AudioDecodeError
+from melodex.errors import AudioDecodeError, ParameterError
 
 __all__ = [
     "AudioDecodeError",
@@ -450,11 +450,11 @@ def load_audio(
         or not isinstance(sr, int | np.integer)
         or not 0 < sr <= MAX_SAMPLE_RATE
     ):
-        raise ValueError(f"sr must be an integer in 1..{MAX_SAMPLE_RATE}, got {sr!r}")
+        raise ParameterError(f"sr must be an integer in 1..{MAX_SAMPLE_RATE}, got {sr!r}")
     if not math.isfinite(offset) or offset < 0:
-        raise ValueError(f"offset must be a finite number >= 0, got {offset!r}")
+        raise ParameterError(f"offset must be a finite number >= 0, got {offset!r}")
     if duration is not None and (not math.isfinite(duration) or duration <= 0):
-        raise ValueError(f"duration must be a finite number > 0 or None, got {duration!r}")
+        raise ParameterError(f"duration must be a finite number > 0 or None, got {duration!r}")
     path = Path(path)
     _check_file(path)
     ext = _check_extension(path)
@@ -642,12 +642,12 @@ def frame_windows(y: np.ndarray, *, window: int, hop: int | None = None) -> np.n
     """
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
-        raise ValueError(f"y must be 1-D, got shape {y.shape}")
+        raise ParameterError(f"y must be 1-D, got shape {y.shape}")
     if isinstance(window, bool) or int(window) != window or window < 1:
-        raise ValueError(f"window must be a positive integer, got {window!r}")
+        raise ParameterError(f"window must be a positive integer, got {window!r}")
     hop = window if hop is None else hop
     if isinstance(hop, bool) or int(hop) != hop or hop < 1:
-        raise ValueError(f"hop must be a positive integer, got {hop!r}")
+        raise ParameterError(f"hop must be a positive integer, got {hop!r}")
     window, hop, n = int(window), int(hop), y.shape[0]
     if n == 0:
         return np.zeros((0, window), dtype=np.float32)
@@ -681,11 +681,11 @@ def select_windows(n_windows: int, *, max_windows: int | None) -> np.ndarray:
     [1, 5, 8]
     """
     if isinstance(n_windows, bool) or int(n_windows) != n_windows or n_windows < 0:
-        raise ValueError(f"n_windows must be an integer >= 0, got {n_windows!r}")
+        raise ParameterError(f"n_windows must be an integer >= 0, got {n_windows!r}")
     if max_windows is not None and (
         isinstance(max_windows, bool) or int(max_windows) != max_windows or max_windows < 1
     ):
-        raise ValueError(f"max_windows must be a positive integer or None, got {max_windows!r}")
+        raise ParameterError(f"max_windows must be a positive integer or None, got {max_windows!r}")
     n = int(n_windows)
     if max_windows is None or n <= max_windows:
         return np.arange(n, dtype=np.int64)

@@ -54,6 +54,8 @@ from typing import Literal
 import numpy as np
 import soxr
 
+from melodex.errors import ParameterError
+
 __all__ = [
     "ANALYSIS_SR",
     "KEY_PROFILES",
@@ -150,13 +152,13 @@ class Descriptors:
 def _check_signal(y: np.ndarray, sr: int) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1:
-        raise ValueError(f"y must be a 1-D mono signal, got shape {y.shape}")
+        raise ParameterError(f"y must be a 1-D mono signal, got shape {y.shape}")
     if not np.issubdtype(y.dtype, np.floating):
-        raise ValueError(f"y must hold floats, got dtype {y.dtype}")
+        raise ParameterError(f"y must hold floats, got dtype {y.dtype}")
     if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
-        raise ValueError(f"sr must be a positive integer, got {sr!r}")
+        raise ParameterError(f"sr must be a positive integer, got {sr!r}")
     if not np.all(np.isfinite(y)):
-        raise ValueError("y holds NaN or infinite samples")
+        raise ParameterError("y holds NaN or infinite samples")
     return y.astype(np.float32, copy=False)
 
 
@@ -309,7 +311,7 @@ def estimate_key(
         None, None, 0.0 when the excerpts are silent or shorter than :data:`MIN_KEY_S`.
     """
     if profile not in KEY_PROFILES:
-        raise ValueError(f"unknown key profile {profile!r}; known: {sorted(KEY_PROFILES)}")
+        raise ParameterError(f"unknown key profile {profile!r}; known: {sorted(KEY_PROFILES)}")
     chroma = _chroma(excerpts)
     if chroma is None or np.ptp(chroma) == 0:
         return None, None, 0.0
@@ -336,7 +338,7 @@ def k_weighting(sr: int) -> np.ndarray:
     printed in ITU-R BS.1770-4 to 1e-8.
     """
     if sr <= 0:
-        raise ValueError(f"sr must be positive, got {sr!r}")
+        raise ParameterError(f"sr must be positive, got {sr!r}")
     # high shelf (constants of libebur128, fitted to the 48 kHz coefficients of the standard)
     f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
     k = math.tan(math.pi * f0 / sr)
@@ -446,7 +448,7 @@ def pitch_class(tonic: str) -> int:
     """Pitch class (C = 0) of a tonic name: ``"D"``, ``"f#"``, ``"Bb"``, ``"E-flat"``, ``"C♯"``."""
     m = _TONIC_RE.match(tonic.strip())
     if not m:
-        raise ValueError(f"not a key name: {tonic!r} (expected a letter A-G with # or b)")
+        raise ParameterError(f"not a key name: {tonic!r} (expected a letter A-G with # or b)")
     acc = (m.group(2) or "").lower().replace("♯", "#").replace("♭", "b")
     return ("c", "", "d", "", "e", "f", "", "g", "", "a", "", "b").index(
         m.group(1).lower()
@@ -489,7 +491,7 @@ def parse_key_filter(text: str) -> KeyFilter:
     """
     s = " ".join(str(text).split()).strip()
     if not s:
-        raise ValueError("empty key filter; expected e.g. 'minor', 'D', 'D minor'")
+        raise ParameterError("empty key filter; expected e.g. 'minor', 'D', 'D minor'")
     low = s.lower()
     if low in ("major", "minor"):
         return KeyFilter(None, low)  # type: ignore[arg-type]
@@ -501,7 +503,7 @@ def parse_key_filter(text: str) -> KeyFilter:
     try:
         pc = pitch_class(tonic) % 12
     except ValueError:
-        raise ValueError(
+        raise ParameterError(
             f"bad key filter {text!r}: expected 'major', 'minor', a tonic (D, F#, Bb) "
             "or a tonic and mode ('D minor')"
         ) from None
@@ -520,9 +522,11 @@ def parse_bpm_range(text: str) -> tuple[float, float]:
     elif re.fullmatch(r"\d+(?:\.\d+)?", s):
         lo, hi = float(s) * 0.96, float(s) * 1.04
     else:
-        raise ValueError(f"bad bpm range {text!r}: expected 'LOW-HIGH' (e.g. 60-90) or one tempo")
+        raise ParameterError(
+            f"bad bpm range {text!r}: expected 'LOW-HIGH' (e.g. 60-90) or one tempo"
+        )
     if not 0 < lo <= hi <= 400:
-        raise ValueError(f"bad bpm range {text!r}: need 0 < low <= high <= 400")
+        raise ParameterError(f"bad bpm range {text!r}: need 0 < low <= high <= 400")
     return round(lo, 3), round(hi, 3)
 
 
@@ -566,19 +570,19 @@ def descriptor_filters(text: str, *, octaves: bool = False) -> DescriptorFilter:
     try:
         words = shlex.split(text)
     except ValueError as exc:
-        raise ValueError(f"bad filter spec {text!r}: {exc}") from None
+        raise ParameterError(f"bad filter spec {text!r}: {exc}") from None
     found: dict[str, str] = {}
     i = 0
     while i < len(words):
         word = words[i]
         name, eq, value = word.partition("=")
         if name not in ("--bpm", "--key"):
-            raise ValueError(
+            raise ParameterError(
                 f"bad filter spec {text!r}: unknown option {word!r} (use --bpm, --key)"
             )
         if not eq:
             if i + 1 >= len(words):
-                raise ValueError(f"bad filter spec {text!r}: {name} needs a value")
+                raise ParameterError(f"bad filter spec {text!r}: {name} needs a value")
             value = words[i + 1]
             i += 1
             # an unquoted "--key D minor": take a following mode word too
@@ -586,7 +590,7 @@ def descriptor_filters(text: str, *, octaves: bool = False) -> DescriptorFilter:
                 value += " " + words[i + 1]
                 i += 1
         if name in found:
-            raise ValueError(f"bad filter spec {text!r}: {name} given twice")
+            raise ParameterError(f"bad filter spec {text!r}: {name} given twice")
         found[name] = value
         i += 1
     return DescriptorFilter(

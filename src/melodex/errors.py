@@ -9,6 +9,14 @@ class MelodexError(Exception):
     """Base class of every error melodex raises on purpose."""
 
 
+class ParameterError(MelodexError, ValueError):
+    """A bad argument: the message names the parameter and the value it got.
+
+    It is also a ``ValueError``, so code written against the standard library's convention
+    still catches it; the doors (CLI, server) show it as one line instead of a traceback.
+    """
+
+
 class AudioDecodeError(MelodexError):
     """A file could not be turned into samples; names the file and the cause."""
 
@@ -24,3 +32,8 @@ class ModelLoadError(MelodexError):
 
 class StoreError(MelodexError):
     """The library store is unreadable, locked, or was made by another model."""
+
+
+def bad_value(name: str, value: object, expected: str) -> ParameterError:
+    """``ParameterError`` saying ``name`` got ``value`` but must be ``expected``."""
+    return ParameterError(f"{name} must be {expected}, not {value!r}")

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 
 from melodex.encoders import musicnn
+from melodex.errors import ParameterError
 
 __all__ = [
     "FRONTENDS",
@@ -70,7 +71,7 @@ def _check_batch(waveforms: Tensor, name: str) -> Tensor:
     if not isinstance(waveforms, Tensor):
         waveforms = torch.as_tensor(np.asarray(waveforms, dtype=np.float32))
     if waveforms.ndim != 2:
-        raise ValueError(
+        raise ParameterError(
             f"{name}: expected waveforms of shape (B, samples), got {tuple(waveforms.shape)}"
         )
     return waveforms.to(torch.float32)
@@ -136,13 +137,13 @@ class LogMelFrontend(_FrontendBase):
 
     def __post_init__(self) -> None:
         if self.log not in ("db", "log1p", "whisper", "none"):
-            raise ValueError(f"LogMelFrontend: unknown log {self.log!r}")
+            raise ParameterError(f"LogMelFrontend: unknown log {self.log!r}")
         if self.pad_mode not in ("reflect", "constant"):
-            raise ValueError(
+            raise ParameterError(
                 f"LogMelFrontend: pad_mode must be 'reflect' or 'constant', got {self.pad_mode!r}"
             )
         if self.hop <= 0 or self.n_fft <= 0 or self.n_mels <= 0:
-            raise ValueError(f"LogMelFrontend: n_fft, hop and n_mels must be positive: {self}")
+            raise ParameterError(f"LogMelFrontend: n_fft, hop and n_mels must be positive: {self}")
 
     def n_frames_for(self, samples: int) -> int:
         return 1 + samples // self.hop
@@ -211,7 +212,7 @@ class MusicnnFrontend(_FrontendBase):
         expected = (musicnn.MUSICNN_SR, musicnn.WINDOW_SAMPLES, musicnn.N_MELS, musicnn.N_FRAMES)
         got = (self.sample_rate, self.window_samples, self.n_mels, self.n_frames)
         if got != expected:
-            raise ValueError(
+            raise ParameterError(
                 f"MusicnnFrontend is fixed at (sr, window, mels, frames) = {expected}, got {got}"
             )
 
@@ -251,11 +252,11 @@ class HandcraftedFrontend(_FrontendBase):
 
     def __post_init__(self) -> None:
         if not 0.0 < self.roll_percent < 1.0:
-            raise ValueError(
+            raise ParameterError(
                 f"HandcraftedFrontend: roll_percent must be in (0, 1), got {self.roll_percent}"
             )
         if self.n_mfcc <= 0:
-            raise ValueError(f"HandcraftedFrontend: n_mfcc must be positive, got {self.n_mfcc}")
+            raise ParameterError(f"HandcraftedFrontend: n_mfcc must be positive, got {self.n_mfcc}")
 
     @property
     def feature_dim(self) -> int:
@@ -324,7 +325,7 @@ def get_frontend(spec: str | dict[str, Any] | Frontend) -> Frontend:
         return spec  # type: ignore[return-value]
     if isinstance(spec, str):
         if spec not in FRONTENDS:
-            raise ValueError(
+            raise ParameterError(
                 f"unknown front-end preset {spec!r}; available: {', '.join(FRONTENDS)}"
             )
         return FRONTENDS[spec]
@@ -332,14 +333,14 @@ def get_frontend(spec: str | dict[str, Any] | Frontend) -> Frontend:
         params = dict(spec)
         kind = params.pop("type", None)
         if kind not in _KINDS:
-            raise ValueError(
+            raise ParameterError(
                 f"front-end config needs a 'type' among {sorted(_KINDS)}, got {kind!r}"
             )
         cls = _KINDS[kind]
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(params) - known)
         if unknown:
-            raise ValueError(f"unknown {kind} front-end parameter(s) {unknown}")
+            raise ParameterError(f"unknown {kind} front-end parameter(s) {unknown}")
         return cls(**params)
     raise TypeError(f"cannot make a front-end from {type(spec).__name__}")
 

@@ -20,7 +20,7 @@ import multiprocessing
 import os
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 from melodex.data.manifest import write_manifest
 from melodex.data.render import Part, find_soundfont, render_parts, require_tools
 from melodex.errors import MelodexError
+from melodex.progress import ProgressFn
 
 MANIFEST_NAME = "manifest.jsonl"
 _VERSION = 1  # bump when a change alters the audio or the record of an existing plan
@@ -864,7 +865,7 @@ def build_demo(
     seconds: float = 30.0,
     seed: int = 0,
     formats: Sequence[str] = ("flac",),
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFn | None = None,
     soundfont: str | Path | None = None,
     workers: int | None = None,
 ) -> Path:
@@ -878,7 +879,7 @@ def build_demo(
     seconds : length of each track (pieces are cut, short ones looped).
     seed : the same seed gives the same pieces, arrangements, captions and manifest.
     formats : audio formats (flac, ogg, mp3, m4a), assigned to tracks in turn.
-    progress : called as ``progress(done, total)`` after each track (skipped ones included).
+    progress : called as ``progress(done, total, note)`` after each track (skipped ones included).
     soundfont : .sf2 file; default ``$MELODEX_SOUNDFONT`` or the Debian FluidR3 GM soundfont.
     workers : processes rendering in parallel (default: up to 2, one per core).
 
@@ -908,14 +909,14 @@ def build_demo(
             pending.append((i, job))
     total, done = len(slots), len(slots) - len(pending)
     if progress:
-        progress(done, total)
+        progress(done, total, "")
     n_workers = min(workers or min(2, os.cpu_count() or 1), len(pending))
     if n_workers <= 1:
         for i, job in pending:
             records[i] = _render_slot(job)
             done += 1
             if progress:
-                progress(done, total)
+                progress(done, total, "rendered")
     else:
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
@@ -925,7 +926,7 @@ def build_demo(
                     records[futures[fut]] = fut.result()
                     done += 1
                     if progress:
-                        progress(done, total)
+                        progress(done, total, "rendered")
             except BaseException:
                 for fut in futures:
                     fut.cancel()
@@ -933,3 +934,28 @@ def build_demo(
     with contextlib.suppress(OSError):
         (out_dir / ".work").rmdir()  # only when empty
     return write_manifest(out_dir / MANIFEST_NAME, [r for r in records if r is not None])
+
+
+#: The searches `melodex demo` runs on the demo library (README: "What `make demo` prints").
+DEMO_QUERIES = (
+    "a choir singing",
+    "string quartet",
+    "church organ",
+    "a lively irish fiddle tune",
+    "slow flute melody",
+    "music for meditation in a forest",
+)
+
+
+def demo_truth(manifest: Path) -> dict[str, str]:
+    """What each demo track really is, by resolved audio path: "instruments, form, tempo",
+    so a search's hits can be judged against the manifest."""
+    from melodex.data.manifest import read_manifest
+
+    truth = {}
+    for item in read_manifest(manifest):
+        extra = item.get("extra", {})
+        parts = [*extra.get("instruments", []), extra.get("form", ""), extra.get("tempo", "")]
+        path = str((manifest.parent / item["audio"]).resolve())
+        truth[path] = ", ".join(p for p in parts if p)
+    return truth

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from melodex.errors import MelodexError
+from melodex.progress import ProgressFn
 
 Extractor = Callable[[Path], np.ndarray]
 """path -> (windows, *shape) float32 features."""
@@ -97,7 +98,7 @@ class FeatureCache:
         audios: Sequence[str | Path],
         extract: Extractor,
         *,
-        progress: Callable[[int, int], None] | None = None,
+        progress: ProgressFn | None = None,
         on_error: Callable[[str, Exception], None] | None = None,
     ) -> list[str | None]:
         """Make sure every file is cached; returns each file's digest (None where it failed)."""
@@ -113,7 +114,7 @@ class FeatureCache:
                 on_error(str(audio), exc)
                 digests.append(None)
             if progress is not None:
-                progress(i, len(audios))
+                progress(i, len(audios), str(audio))
         return digests
 
     def pack(self, name: str, ids: Sequence[str], digests: Sequence[str]) -> PackedFeatures:

@@ -39,7 +39,7 @@ from melodex.encoders.audio_cnn import (
     TaggingTransformerConfig,
 )
 from melodex.encoders.musicnn import MusicnnTagger, available_taggers
-from melodex.errors import ModelLoadError
+from melodex.errors import ModelLoadError, ParameterError
 from melodex.frontends import HandcraftedFrontend, MusicnnFrontend
 
 __all__ = [
@@ -91,7 +91,7 @@ class HandcraftedMLP(AudioEncoder):
         config = config or HandcraftedMLPConfig()
         self._init_common(config, config.out_dim)
         if not isinstance(self.frontend, HandcraftedFrontend):
-            raise ValueError(
+            raise ParameterError(
                 f"handcrafted_mlp needs a handcrafted front-end, got {config.frontend!r}"
             )
         self.in_dim = self.frontend.feature_dim
@@ -105,7 +105,7 @@ class HandcraftedMLP(AudioEncoder):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 2 or x.shape[1] != self.in_dim:
-            raise ValueError(
+            raise ParameterError(
                 f"handcrafted_mlp: expected (B, {self.in_dim}) features, got {tuple(x.shape)}"
             )
         return self.net(x)
@@ -130,11 +130,11 @@ class MusicnnBackboneConfig(EncoderConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.model not in available_taggers():
-            raise ValueError(
+            raise ParameterError(
                 f"unknown musicnn model {self.model!r}; available: {available_taggers()}"
             )
         if self.output not in ("penultimate", "taggram"):
-            raise ValueError(f"output must be 'penultimate' or 'taggram', got {self.output!r}")
+            raise ParameterError(f"output must be 'penultimate' or 'taggram', got {self.output!r}")
 
 
 # Front-end batch-norm scales and their signs: the port folds each front-end BN into a max-pool
@@ -160,7 +160,7 @@ class MusicnnBackbone(AudioEncoder):
         out_dim = tagger.embedding_dim if config.output == "penultimate" else len(tagger.tags)
         self._init_common(config, out_dim)
         if not isinstance(self.frontend, MusicnnFrontend):
-            raise ValueError(
+            raise ParameterError(
                 f"musicnn_backbone needs the musicnn front-end, got {config.frontend!r}"
             )
         self.tagger = tagger
@@ -262,12 +262,12 @@ class ProjectionHead(nn.Module):
             )
         elif config.kind == "identity":
             if config.in_dim != config.out_dim:
-                raise ValueError(
+                raise ParameterError(
                     f"identity head needs in_dim == out_dim, got {config.in_dim} != {config.out_dim}"
                 )
             self.net = nn.Identity()
         else:
-            raise ValueError(f"unknown projection head kind {config.kind!r}")
+            raise ParameterError(f"unknown projection head kind {config.kind!r}")
 
     def forward(self, x: Tensor) -> Tensor:
         return F.normalize(self.net(x), dim=-1)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from melodex.errors import ModelLoadError
+from melodex.errors import ModelLoadError, ParameterError
 from melodex.frontends import Frontend, get_frontend
 
 
@@ -71,7 +71,7 @@ class AudioEncoder(nn.Module):
     def _check_mel(self, x: Tensor) -> None:
         n_mels = self.frontend.output_shape[-1]
         if x.ndim != 3 or x.shape[2] != n_mels:
-            raise ValueError(
+            raise ParameterError(
                 f"{self.name}: expected log-mels of shape (B, frames, {n_mels}), "
                 f"got {tuple(x.shape)}"
             )

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from melodex.encoders.audio_base import AudioEncoder, EncoderConfig
+from melodex.errors import ParameterError
 
 # ----------------------------------------------------------------------------- short-chunk CNN
 
@@ -42,7 +43,7 @@ class ShortChunkCNN(AudioEncoder):
         n_frames, n_mels = self.frontend.output_shape  # type: ignore[misc]
         need = 2 ** len(config.channels)
         if min(n_frames, n_mels) < need:
-            raise ValueError(
+            raise ParameterError(
                 f"short_chunk_cnn: {len(config.channels)} 2x2 pools need at least {need} frames "
                 f"and mel bands; the front-end gives {n_frames} x {n_mels}"
             )
@@ -126,7 +127,7 @@ class AttentionPool(nn.Module):
     def __init__(self, dim: int, heads: int, out_dim: int) -> None:
         super().__init__()
         if dim % heads:
-            raise ValueError(f"attention pool: width {dim} is not divisible by {heads} heads")
+            raise ParameterError(f"attention pool: width {dim} is not divisible by {heads} heads")
         self.heads = heads
         self.pos = nn.Parameter(torch.randn(dim) / dim**0.5)
         self.q_proj = nn.Linear(dim, dim)
@@ -156,12 +157,12 @@ class ResNetAttention(AudioEncoder):
         config = config or ResNetAttentionConfig()
         self._init_common(config, config.out_dim)
         if len(config.layers) != 4 or min(config.layers) < 1:
-            raise ValueError(
+            raise ParameterError(
                 f"resnet_attention: layers must be 4 positive counts, got {config.layers}"
             )
         n_frames, n_mels = self.frontend.output_shape  # type: ignore[misc]
         if min(n_frames, n_mels) < 32:
-            raise ValueError(
+            raise ParameterError(
                 f"resnet_attention downsamples by 32; input {n_frames} x {n_mels} is too small"
             )
         w = config.width
@@ -255,7 +256,9 @@ class TaggingTransformer(AudioEncoder):
         for pf, _ in config.pools:
             n_freq //= pf
         if n_freq < 1:
-            raise ValueError(f"tagging_transformer: pools {config.pools} leave no frequency bins")
+            raise ParameterError(
+                f"tagging_transformer: pools {config.pools} leave no frequency bins"
+            )
         self.input_bn = nn.BatchNorm2d(1)
         blocks, c_in = [], 1
         for pool in config.pools:
@@ -283,7 +286,7 @@ class TaggingTransformer(AudioEncoder):
         h = self.cnn(self.input_bn(x.transpose(1, 2).unsqueeze(1)))  # (B, C, F', T')
         b, c, f, t = h.shape
         if t > self.config.max_len:
-            raise ValueError(
+            raise ParameterError(
                 f"tagging_transformer: {t} time steps exceed max_len={self.config.max_len}"
             )
         tokens = self.to_tokens(h.permute(0, 3, 1, 2).reshape(b, t, c * f))  # (B, T', d)

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from safetensors.torch import load as load_safetensors
 from torch import Tensor, nn
 
-from melodex.errors import ModelLoadError
+from melodex.errors import ModelLoadError, ParameterError
 
 __all__ = [
     "FFT_HOP",
@@ -150,7 +150,7 @@ def musicnn_log_mel(y: np.ndarray) -> Tensor:
     """
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
-        raise ValueError(f"expected a mono signal of shape (samples,), got {y.shape}")
+        raise ParameterError(f"expected a mono signal of shape (samples,), got {y.shape}")
     with torch.inference_mode():
         return _log_mel_batch(torch.from_numpy(y)[None])[0]
 
@@ -163,7 +163,7 @@ def mel_patches(mel: Tensor) -> Tensor:
     shorter than 187 frames (~2.99 s) gives zero patches.
     """
     if mel.ndim != 2 or mel.shape[1] != N_MELS:
-        raise ValueError(
+        raise ParameterError(
             f"expected a log-mel of shape (n_frames, {N_MELS}), got {tuple(mel.shape)}"
         )
     n = mel.shape[0] // N_FRAMES
@@ -464,7 +464,7 @@ class MusicnnTagger(nn.Module):
     def forward(self, patches: Tensor) -> tuple[Tensor, Tensor]:
         """(B, 187, 96) log-mel patches -> (probs (B, 50), penultimate (B, D))."""
         if patches.ndim != 3 or patches.shape[2] != N_MELS:
-            raise ValueError(
+            raise ParameterError(
                 f"expected patches of shape (B, T, {N_MELS}), got {tuple(patches.shape)}"
             )
         return self.net(patches)
@@ -480,7 +480,7 @@ class MusicnnTagger(nn.Module):
         """
         windows = np.asarray(windows, dtype=np.float32)
         if windows.ndim != 2 or windows.shape[1] != WINDOW_SAMPLES:
-            raise ValueError(
+            raise ParameterError(
                 f"expected windows of shape (B, {WINDOW_SAMPLES}), got {windows.shape}"
             )
         probs, pens = [], []
@@ -506,6 +506,8 @@ def window_log_mels(windows: np.ndarray) -> Tensor:
     """
     windows = np.asarray(windows, dtype=np.float32)
     if windows.ndim != 2 or windows.shape[1] != WINDOW_SAMPLES:
-        raise ValueError(f"expected windows of shape (B, {WINDOW_SAMPLES}), got {windows.shape}")
+        raise ParameterError(
+            f"expected windows of shape (B, {WINDOW_SAMPLES}), got {windows.shape}"
+        )
     with torch.inference_mode():
         return _log_mel_batch(torch.from_numpy(windows))[:, :N_FRAMES]

@@ -6,7 +6,7 @@ sentences. See :mod:`melodex.enrich.captions` and :mod:`melodex.enrich.metadata`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import networkx as nx
@@ -18,6 +18,7 @@ from melodex.enrich.metadata import (
     metadata_sentences,
     similarity_sentences,
 )
+from melodex.progress import ProgressFn
 
 __all__ = ["caption_metadata", "enrich_items", "pseudo_captions"]
 
@@ -74,7 +75,7 @@ def enrich_items(
     splits: Sequence[str] | None = None,
     seed: int = 0,
     llm: LLMBackend | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> list[dict[str, Any]]:
     """New items with ``pseudo-caption`` and ``metadata`` texts added.
 
@@ -102,5 +103,5 @@ def enrich_items(
                 new = add_texts(new, "metadata", texts)
         out.append(new)
         if progress is not None:
-            progress(number, len(items))
+            progress(number, len(items), str(item.get("id", "")))
     return out

@@ -52,7 +52,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from melodex.errors import MelodexError
+from melodex.errors import MelodexError, ParameterError
 
 __all__ = [
     "CATEGORIES",
@@ -382,7 +382,7 @@ def distinct_n(texts: Sequence[str], n: int) -> float:
     The ratio falls as texts get longer (function words repeat), so compare texts of similar
     length, or read it beside the absolute number of distinct n-grams (:func:`ngram_counts`)."""
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise ParameterError(f"n must be >= 1, got {n}")
     counts = ngram_counts(texts, n)
     total = sum(counts.values())
     return len(counts) / total if total else 0.0

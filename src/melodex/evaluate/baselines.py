@@ -1,14 +1,14 @@
-"""Evaluation baselines as joint models: CCA, WSABIE and random linear projections.
+"""Fitting the evaluation baselines: CCA, WSABIE and random linear projections.
 
 Each baseline is a pair of affine maps into a joint space, fitted on paired features,
 ``z_audio = (a - mu_a) @ W_a`` and ``z_text = (t - mu_t) @ W_t``, compared by cosine. The fitted
-maps are also full joint models (:class:`LinearProjectionModel`, architecture
-``"linear-projection"``) around *frozen* feature extractors, so the library and the evaluator use
-them through the same API as the trained models:
+maps are full joint models (:class:`~melodex.models.linear.LinearProjectionModel`, architecture
+``"linear-projection"``, in the models layer) around *frozen* feature extractors, so the library
+and the evaluator use them through the same API as the trained models; this module only fits:
 
 - audio features: the packaged musicnn taggers' tag probabilities (by default
   ``MTT_musicnn`` + ``MSD_musicnn``, 50 + 50 values, concatenated in that order, not merged) per
-  window, averaged over the windows (as :mod:`melodex.tagspace` pools);
+  window, averaged over the windows (as :mod:`melodex.models.zero_shot` pools);
 - text features: L2-normalised sentence embeddings (all-MiniLM-L6-v2 by default).
 
 Fitting works on features alone (:func:`fit_cca`, :func:`fit_wsabie`, :func:`fit_random`), so
@@ -53,42 +53,32 @@ Random
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from melodex.audio import AudioDecodeError, frame_windows, load_audio, select_windows
 from melodex.encoders.musicnn import MUSICNN_SR, WINDOW_SAMPLES
-from melodex.encoders.text import DEFAULT_TEXT_MODEL, TextEncoder
-from melodex.errors import MelodexError, ModelLoadError
-from melodex.model import (
-    AudioEmbedding,
-    ModelConfig,
-    check_weights,
-    pooled_vectors,
-    register_architecture,
-    weights_fingerprint,
-    write_model_folder,
+from melodex.encoders.text import DEFAULT_TEXT_MODEL
+from melodex.errors import ParameterError
+from melodex.models.config import ModelConfig, options_dict
+from melodex.models.linear import (
+    ARCHITECTURE,
+    DEFAULT_TAGGERS,
+    KINDS,
+    BaselineFeatures,
+    CCAProjection,
+    LinearOptions,
+    LinearProjection,
+    LinearProjectionModel,
+    WsabieProjection,
 )
-from melodex.tagspace import TaggerBank, merged_vocabulary
-
-ARCHITECTURE = "linear-projection"
-KINDS = ("cca", "wsabie", "random")
-DEFAULT_TAGGERS = ("MTT_musicnn", "MSD_musicnn")
 
 __all__ = [
-    "ARCHITECTURE",
     "KINDS",
     "BaselineError",
     "BaselineFeatures",
-    "CCAProjection",
-    "LinearProjection",
     "LinearProjectionModel",
-    "WsabieProjection",
     "fit_baseline",
     "fit_cca",
     "fit_random",
@@ -97,81 +87,8 @@ __all__ = [
 ]
 
 
-class BaselineError(MelodexError, ValueError):
+class BaselineError(ParameterError):
     """Bad inputs to a baseline fit (shapes, pairs, dimensions, options)."""
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
-
-
-# ------------------------------------------------------------------------------ projections
-
-
-@dataclass
-class LinearProjection:
-    """Two affine maps into a joint space: ``z = (x - mean) @ proj`` on each side."""
-
-    kind: str
-    audio_mean: np.ndarray  # (Fa,)
-    audio_proj: np.ndarray  # (Fa, dim)
-    text_mean: np.ndarray  # (Ft,)
-    text_proj: np.ndarray  # (Ft, dim)
-
-    @property
-    def dim(self) -> int:
-        return int(self.audio_proj.shape[1])
-
-    def project_audio(self, features: np.ndarray, *, normalize: bool = True) -> np.ndarray:
-        """(N, Fa) audio features -> (N, dim) joint vectors (L2-normalised by default)."""
-        return self._project(features, self.audio_mean, self.audio_proj, "audio", normalize)
-
-    def project_text(self, features: np.ndarray, *, normalize: bool = True) -> np.ndarray:
-        """(N, Ft) text features -> (N, dim) joint vectors (L2-normalised by default)."""
-        return self._project(features, self.text_mean, self.text_proj, "text", normalize)
-
-    @staticmethod
-    def _project(
-        x: np.ndarray, mean: np.ndarray, proj: np.ndarray, side: str, normalize: bool
-    ) -> np.ndarray:
-        x = np.asarray(x, np.float64)
-        if x.shape[-1] != mean.shape[0]:
-            raise BaselineError(
-                f"{side} features have {x.shape[-1]} dimensions, the projection expects "
-                f"{mean.shape[0]}"
-            )
-        z = (x - mean) @ proj
-        return _normalize(z) if normalize else z.astype(np.float32)
-
-    def weights(self) -> dict[str, np.ndarray]:
-        """The tensors saved in ``model.safetensors`` (float32)."""
-        return {
-            "audio_mean": np.asarray(self.audio_mean, np.float32),
-            "audio_proj": np.asarray(self.audio_proj, np.float32),
-            "text_mean": np.asarray(self.text_mean, np.float32),
-            "text_proj": np.asarray(self.text_proj, np.float32),
-        }
-
-    def info(self) -> dict[str, Any]:
-        """JSON-able facts about the fit, kept in the model config."""
-        return {}
-
-
-@dataclass
-class CCAProjection(LinearProjection):
-    correlations: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (dim,) descending
-
-    def info(self) -> dict[str, Any]:
-        return {"correlations": [float(c) for c in self.correlations]}
-
-
-@dataclass
-class WsabieProjection(LinearProjection):
-    losses: list[float] = field(default_factory=list)  # mean WARP loss per epoch
-
-    def info(self) -> dict[str, Any]:
-        return {"losses": [float(v) for v in self.losses]}
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -476,230 +393,6 @@ def fit_random(
     )
 
 
-# ------------------------------------------------------------------------------ features
-
-
-class BaselineFeatures:
-    """The frozen extractors: musicnn tag probabilities per window, sentence embeddings.
-
-    Both load lazily (the taggers take ~2 s, the sentence encoder ~5 s).
-    """
-
-    def __init__(
-        self,
-        *,
-        taggers: Sequence[str] = DEFAULT_TAGGERS,
-        text_encoder: str | TextEncoder = DEFAULT_TEXT_MODEL,
-        bank: TaggerBank | None = None,
-    ):
-        self.tagger_names = list(bank.names if bank is not None else taggers)
-        self._bank = bank
-        self._text = text_encoder if isinstance(text_encoder, TextEncoder) else None
-        self.text_encoder_name = (
-            text_encoder.name if isinstance(text_encoder, TextEncoder) else text_encoder
-        )
-
-    @property
-    def bank(self) -> TaggerBank:
-        if self._bank is None:
-            self._bank = TaggerBank(self.tagger_names)
-        return self._bank
-
-    @property
-    def text_encoder(self) -> TextEncoder:
-        if self._text is None:
-            self._text = TextEncoder(self.text_encoder_name)
-        return self._text
-
-    @property
-    def audio_dim(self) -> int:
-        return sum(len(t.tags) for t in self.bank.taggers)
-
-    @property
-    def text_dim(self) -> int:
-        return self.text_encoder.dim
-
-    def window_features(
-        self, y: np.ndarray, *, max_windows: int | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """16 kHz mono signal -> ((W, audio_dim) tag probabilities, (W,) window starts in s)."""
-        windows = frame_windows(np.asarray(y, np.float32), window=WINDOW_SAMPLES)
-        if len(windows) == 0:
-            raise BaselineError("empty waveform: no audio windows to embed")
-        chosen = select_windows(len(windows), max_windows=max_windows)
-        starts = (chosen * WINDOW_SAMPLES / MUSICNN_SR).astype(np.float32)
-        return self.bank.tag_windows(windows[chosen]), starts
-
-    def audio(
-        self,
-        audio: Sequence[str | Path | np.ndarray] | str | Path | np.ndarray,
-        *,
-        max_windows: int | None = 8,
-    ) -> np.ndarray:
-        """Files or 16 kHz waveforms -> (N, audio_dim) window-mean features (one gives (F,))."""
-        single = isinstance(audio, str | Path) or (
-            isinstance(audio, np.ndarray) and audio.ndim == 1
-        )
-        rows = []
-        for item in [audio] if single else list(audio):
-            y = item if isinstance(item, np.ndarray) else _load(item)
-            rows.append(self.window_features(y, max_windows=max_windows)[0].mean(axis=0))
-        out = np.stack(rows) if rows else np.zeros((0, self.audio_dim), np.float32)
-        return out[0] if single else out
-
-    def text(self, texts: Sequence[str] | str, *, batch_size: int = 64) -> np.ndarray:
-        """Texts -> (N, text_dim) L2-normalised sentence embeddings (one gives (F,))."""
-        return self.text_encoder.encode(texts, batch_size=batch_size, normalize=True)
-
-
-def _load(path: str | Path) -> np.ndarray:
-    y = load_audio(path, sr=MUSICNN_SR)
-    if len(y) == 0:
-        raise AudioDecodeError(path, "no audio samples")
-    return y
-
-
-# ------------------------------------------------------------------------------ joint model
-
-
-class LinearProjectionModel:
-    """A fitted baseline behind the :class:`melodex.model.JointModel` API."""
-
-    def __init__(
-        self,
-        config: ModelConfig,
-        weights: dict[str, np.ndarray],
-        *,
-        features: BaselineFeatures | None = None,
-        source: str | None = None,
-    ):
-        source = source or config.name
-        opts = config.options
-        kind = opts.get("kind")
-        if kind not in KINDS:
-            raise ModelLoadError(f"{source}: options.kind must be one of {KINDS}, not {kind!r}")
-        try:
-            fa, ft = int(opts["audio_feature_dim"]), int(opts["text_feature_dim"])
-            taggers = list(opts["taggers"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelLoadError(f"{source}: linear-projection options lack {exc}") from exc
-        check_weights(
-            weights,
-            {
-                "audio_mean": (fa,),
-                "audio_proj": (fa, config.dim),
-                "text_mean": (ft,),
-                "text_proj": (ft, config.dim),
-            },
-            source=source,
-        )
-        self.config = config
-        self._weights = weights
-        self._source = source
-        self.projection = LinearProjection(
-            kind=kind, **{k: np.asarray(v, np.float64) for k, v in weights.items()}
-        )
-        self._features = features or BaselineFeatures(
-            taggers=taggers, text_encoder=config.text_encoder
-        )
-        self._checked: set[str] = set()
-        self._tags: list[str] | None = None
-        self._merge: np.ndarray | None = None
-
-    @property
-    def dim(self) -> int:
-        return self.config.dim
-
-    @property
-    def kind(self) -> str:
-        return self.projection.kind
-
-    @cached_property
-    def identity(self) -> str:
-        return f"{self.config.name}@{weights_fingerprint(self.config, self._weights)}"
-
-    @property
-    def features(self) -> BaselineFeatures:
-        """The frozen extractors, checked once against the weights' feature sizes."""
-        f = self._features
-        if "audio" not in self._checked and f._bank is not None:
-            self._check("audio", f.audio_dim, self.projection.audio_mean.shape[0])
-        if "text" not in self._checked and f._text is not None:
-            self._check("text", f.text_dim, self.projection.text_mean.shape[0])
-        return f
-
-    def _check(self, side: str, got: int, want: int) -> None:
-        if got != want:
-            raise ModelLoadError(
-                f"{self._source}: the {side} extractor gives {got} features but the projection "
-                f"was fitted on {want}"
-            )
-        self._checked.add(side)
-
-    def _vocabulary(self) -> tuple[list[str], np.ndarray]:
-        if self._tags is None or self._merge is None:
-            self._tags, self._merge = merged_vocabulary(self.features.bank.taggers)
-        return self._tags, self._merge
-
-    @property
-    def tag_names(self) -> list[str]:
-        """The taggers' merged vocabulary (duplicates across taggers averaged)."""
-        return list(self._vocabulary()[0])
-
-    def encode_text_features(self, features: np.ndarray, *, normalize: bool = True) -> np.ndarray:
-        """Precomputed (N, Ft) text features -> (N, dim); for cached evaluation features."""
-        return self.projection.project_text(features, normalize=normalize)
-
-    def encode_audio_features(self, features: np.ndarray, *, normalize: bool = True) -> np.ndarray:
-        """Precomputed (N, Fa) window-mean audio features -> (N, dim)."""
-        return self.projection.project_audio(features, normalize=normalize)
-
-    def encode_text(
-        self, texts: Sequence[str] | str, *, batch_size: int = 64, normalize: bool = True
-    ) -> np.ndarray:
-        """Texts -> (N, dim) joint vectors (a single string gives (dim,))."""
-        feats = self._features.text(texts, batch_size=batch_size)
-        self._check("text", self._features.text_dim, self.projection.text_mean.shape[0])
-        out = self.projection.project_text(np.atleast_2d(feats), normalize=normalize)
-        return out[0] if isinstance(texts, str) else out
-
-    def embed_waveform(
-        self, y: np.ndarray, *, max_windows: int | None | str = "config"
-    ) -> AudioEmbedding:
-        """A mono 16 kHz signal -> pooled vector, window vectors and merged tag confidences."""
-        limit = self.config.max_windows if max_windows == "config" else max_windows
-        raw, starts = self.features.window_features(y, max_windows=limit)
-        self._check("audio", raw.shape[1], self.projection.audio_mean.shape[0])
-        outputs = self.projection.project_audio(raw, normalize=False)  # affine: mean commutes
-        merge = self._vocabulary()[1]
-        return AudioEmbedding(
-            vector=_normalize(outputs.mean(axis=0)),
-            window_vectors=_normalize(outputs),
-            window_starts=starts,
-            duration=len(y) / MUSICNN_SR,
-            tag_scores=(raw @ merge.T).mean(axis=0).astype(np.float32),
-        )
-
-    def embed_file(
-        self, path: str | Path, *, max_windows: int | None | str = "config"
-    ) -> AudioEmbedding:
-        """Decode a file and embed it; AudioDecodeError names the file on failure."""
-        return self.embed_waveform(_load(path), max_windows=max_windows)
-
-    def encode_audio(
-        self,
-        audio: Sequence[str | Path | np.ndarray] | str | Path | np.ndarray,
-        *,
-        batch_size: int = 8,
-        max_windows: int | None | str = "config",
-    ) -> np.ndarray:
-        """Files or waveforms at the model's rate -> (N, dim) pooled track vectors (one -> (dim,))."""
-        return pooled_vectors(self, audio, max_windows=max_windows)
-
-    def save(self, folder: str | Path) -> Path:
-        return write_model_folder(folder, self.config, self._weights)
-
-
 _FITTERS = {"cca": fit_cca, "wsabie": fit_wsabie, "random": fit_random}
 
 
@@ -738,23 +431,16 @@ def fit_baseline(
         max_windows=max_windows,
         text_encoder=text_encoder,
         dim=projection.dim,
-        options={
-            "kind": kind,
-            "taggers": list(taggers),
-            "audio_features": "musicnn tag probabilities, mean over windows",
-            "text_features": "L2-normalised sentence embedding",
-            "audio_feature_dim": int(projection.audio_mean.shape[0]),
-            "text_feature_dim": int(projection.text_mean.shape[0]),
-            "fit": {k: v for k, v in fit_options.items() if isinstance(v, int | float | bool)},
-            "n_pairs": int(len(_pairs(pairs, len(audio_features), len(text_features)))),
-            **projection.info(),
-        },
+        options=options_dict(
+            LinearOptions(
+                kind=kind,
+                taggers=list(taggers),
+                audio_feature_dim=int(projection.audio_mean.shape[0]),
+                text_feature_dim=int(projection.text_mean.shape[0]),
+                fit={k: v for k, v in fit_options.items() if isinstance(v, int | float | bool)},
+                n_pairs=int(len(_pairs(pairs, len(audio_features), len(text_features)))),
+                **projection.info(),
+            )
+        ),
     )
     return LinearProjectionModel(config, projection.weights(), features=features)
-
-
-@register_architecture(ARCHITECTURE)
-def _load_model(
-    config: ModelConfig, weights: dict[str, np.ndarray], folder: Path
-) -> LinearProjectionModel:
-    return LinearProjectionModel(config, weights, source=str(folder))

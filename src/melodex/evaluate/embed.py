@@ -27,22 +27,21 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from melodex.model import AudioEmbedding, JointModel
+from melodex.errors import ParameterError
+from melodex.models import AudioEmbedding, JointModel
+from melodex.progress import ProgressFn
 
-__all__ = ["AudioEmbeddings", "Progress", "default_cache_dir", "embed_items"]
+__all__ = ["AudioEmbeddings", "default_cache_dir", "embed_items"]
 
 #: Bump when the way evaluation embeds a track changes (invalidates every cache entry).
 EMBED_VERSION = "eval-1"
-
-#: ``progress(done, total, path)`` after each item.
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -142,7 +141,7 @@ def embed_item(
     offset = float(start or 0.0)
     duration = None if end is None else float(end) - offset
     if duration is not None and duration <= 0:
-        raise ValueError(f"end ({end}) is not after start ({start})")
+        raise ParameterError(f"end ({end}) is not after start ({start})")
     y = load_audio(path, sr=model.config.sample_rate, offset=offset, duration=duration)
     return model.embed_waveform(y, max_windows=None)
 
@@ -153,7 +152,7 @@ def embed_items(
     *,
     root: str | Path,
     cache_dir: str | Path | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
 ) -> AudioEmbeddings:
     """Embed every item's audio (``root / item["audio"]``) with ``model``.
 
@@ -195,7 +194,7 @@ def embed_items(
                     _write_cached(target, emb)
             vec = np.asarray(emb.vector, dtype=np.float32)
             if vec.ndim != 1 or not np.isfinite(vec).all():
-                raise ValueError(f"model returned a bad vector (shape {vec.shape})")
+                raise ParameterError(f"model returned a bad vector (shape {vec.shape})")
         except Exception as exc:  # a bad file must not end an evaluation; it is reported
             failures.append((str(item["id"]), f"{path}: {type(exc).__name__}: {exc}"))
         else:

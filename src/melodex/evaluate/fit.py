@@ -7,7 +7,7 @@ The features are the frozen extractors of :class:`melodex.evaluate.baselines.Bas
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from melodex.data.features import FeatureCache
 from melodex.data.manifest import read_manifest
 from melodex.errors import MelodexError
 from melodex.evaluate.baselines import BaselineFeatures, LinearProjectionModel, fit_baseline
+from melodex.progress import ProgressFn
 
 
 def fit_manifest_baseline(
@@ -26,7 +27,7 @@ def fit_manifest_baseline(
     name: str,
     dim: int = 64,
     kinds: Sequence[str] = ("caption",),
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFn | None = None,
     cache_dir: str | Path = ".cache/melodex-features",
     **fit_options: Any,
 ) -> LinearProjectionModel:
@@ -47,7 +48,7 @@ def fit_manifest_baseline(
         audio = path.parent / item["audio"]
         audio_rows.append(cache.get(audio, lambda p: features.audio(p)[None])[0])
         if progress is not None:
-            progress(n, len(items))
+            progress(n, len(items), str(audio))
     texts: list[str] = []
     pairs: list[tuple[int, int]] = []
     for i, item in enumerate(items):

@@ -38,7 +38,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from melodex.errors import MelodexError
+from melodex.errors import MelodexError, ParameterError
 
 EmptyPolicy = Literal["raise", "exclude"]
 Average = Literal["macro", "per_sample"]
@@ -234,7 +234,7 @@ def _rank(scores: np.ndarray, gains: np.ndarray, *, method: str = "auto") -> _Ra
     elif method == "sort":
         nonrel_ge = _nonrelevant_ge_sorted(scores, relevant, q, s)
     else:  # pragma: no cover - private switch
-        raise ValueError(method)
+        raise ParameterError(method)
     return _Ranking(q, m, m + nonrel_ge, g, n_rel, start, N)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from melodex.errors import MelodexError
 from melodex.evaluate.embed import AudioEmbeddings
 from melodex.evaluate.tasks import tag_groups
-from melodex.model import JointModel
+from melodex.models import JointModel
 
 __all__ = ["plot_joint_space", "plot_tag_ap", "project_2d"]
 

@@ -62,11 +62,11 @@ def _sha256(path: Path) -> str:
 
 def build_results(run: EvaluationRun, *, command: str) -> dict[str, Any]:
     """The JSON-serialisable record of an evaluation (see the module docstring)."""
-    from melodex import __version__
+    from melodex._version import __version__
 
     manifest: dict[str, Any] = {"path": None, "sha256": None}
     if run.manifest is not None:
-        manifest = {"path": str(run.manifest.resolve()), "sha256": _sha256(run.manifest)}
+        manifest = {"path": str(run.manifest), "sha256": _sha256(run.manifest)}
     models: dict[str, Any] = {}
     for m in run.models:
         key, n = m.name, 2

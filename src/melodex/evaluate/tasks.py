@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from melodex.errors import MelodexError
-from melodex.evaluate.embed import AudioEmbeddings, Progress, embed_items
+from melodex.evaluate.embed import AudioEmbeddings, embed_items
 from melodex.evaluate.metrics import (
     average_precision_at_k,
     bootstrap_ci,
@@ -73,7 +73,8 @@ from melodex.evaluate.metrics import (
     top_k_accuracy,
     triplet_accuracy,
 )
-from melodex.model import JointModel
+from melodex.models import JointModel
+from melodex.progress import ProgressFn
 
 __all__ = [
     "DEFAULT_TEMPLATES",
@@ -609,7 +610,7 @@ def run_tasks(
     seed: int = 0,
     root: str | Path | None = None,
     cache_dir: str | Path | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> EvaluationRun:
     """Embed a split with every model and run the tasks on it.
 
@@ -618,7 +619,7 @@ def run_tasks(
     :func:`parse_task` specs (default: every task in :data:`TASKS`). When the split is valid or
     test, the train split is the ``seen_items`` of the unseen-query task. A task the split
     cannot support is recorded in ``ModelRun.skipped`` instead of failing the run.
-    ``progress(stage, done, total)`` reports embedding progress per model.
+    ``progress(done, total, note)`` reports embedding progress per model (note: the stage).
     """
     from melodex.data.manifest import read_manifest
 
@@ -642,9 +643,9 @@ def run_tasks(
     named = models.items() if isinstance(models, Mapping) else [(m.config.name, m) for m in models]
     runs: list[ModelRun] = []
     for name, model in named:
-        report: Progress | None = None
+        report: ProgressFn | None = None
         if progress is not None:
-            report = lambda d, t, _p, _n=name: progress(f"embedding {_n}", d, t)  # noqa: E731
+            report = lambda d, t, _p, _n=name: progress(d, t, f"embedding {_n}")  # noqa: E731
         emb = embed_items(model, items, root=root, cache_dir=cache_dir, progress=report)
         results: dict[str, TaskResult] = {}
         skipped: dict[str, str] = {}

@@ -19,10 +19,11 @@ import torch
 from melodex.audio import frame_windows, load_audio, select_windows
 from melodex.data.features import FeatureCache, PackedFeatures, content_hash
 from melodex.data.manifest import read_manifest
-from melodex.dual import DualEncoder
 from melodex.encoders.audio import audio_encoder_spec
 from melodex.errors import MelodexError
 from melodex.lab.config import TrainConfig
+from melodex.models.dual import DualEncoder
+from melodex.progress import ProgressFn
 
 
 @dataclass
@@ -103,7 +104,7 @@ def prepare_splits(
     net: DualEncoder,
     *,
     splits: tuple[str, ...] = ("train", "valid", "test"),
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> dict[str, SplitData]:
     """Read the manifest, cache features of every item, pack them per split.
 
@@ -139,7 +140,7 @@ def prepare_splits(
         except (MelodexError, OSError) as exc:
             failures.append(f"{path}: {exc}")
         if progress is not None:
-            progress(n, len(paths))
+            progress(n, len(paths), path)
     if failures:
         raise MelodexError(
             f"{len(failures)} item(s) of {manifest} could not be read:\n" + "\n".join(failures)

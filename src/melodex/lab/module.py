@@ -21,17 +21,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from melodex.dual import DualEncoder
 from melodex.evaluate.metrics import evaluate_retrieval
 from melodex.lab.config import TrainConfig
 from melodex.lab.data import SplitData, audio_is_frozen
-from melodex.losses import (
+from melodex.lab.losses import (
     BidirectionalRankingLoss,
     ClassificationLoss,
     InfoNCELoss,
     TripletMarginLoss,
 )
-from melodex.sampling import positive_mask, sample_triplets
+from melodex.lab.sampling import positive_mask, sample_triplets
+from melodex.models.dual import DualEncoder
 from melodex.text import TextSampler
 
 

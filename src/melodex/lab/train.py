@@ -12,7 +12,6 @@ import copy
 import json
 import logging
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,15 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from melodex.data.manifest import read_manifest
-from melodex.dual import DualEncoder, DualEncoderModel, export_model
 from melodex.encoders.audio import build_audio_encoder
 from melodex.encoders.text_trainable import build_text_encoder
 from melodex.errors import MelodexError
 from melodex.lab.config import TrainConfig
 from melodex.lab.data import prepare_splits
 from melodex.lab.module import JointTraining, retrieval_metrics
-from melodex.sampling import NeighbourhoodBatchSampler, UniqueBatchSampler
+from melodex.lab.sampling import NeighbourhoodBatchSampler, UniqueBatchSampler
+from melodex.models.dual import DualEncoder, DualEncoderModel, export_model
+from melodex.progress import ProgressFn
 from melodex.text import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def build_network(config: TrainConfig) -> DualEncoder:
     """The untrained network of a config (or the network of ``model.init_from`` to fine-tune)."""
     section = config.model
     if section.init_from:
-        from melodex.model import load_model
+        from melodex.models import load_model
 
         base = load_model(section.init_from)
         if not isinstance(base, DualEncoderModel):
@@ -140,7 +140,7 @@ def train(
     config: TrainConfig,
     *,
     resume: bool = True,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressFn | None = None,
     enable_progress_bar: bool = False,
 ) -> TrainResult:
     """Run a config end to end; resumes from ``checkpoints/last.ckpt`` when it exists."""
@@ -149,9 +149,7 @@ def train(
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     L.seed_everything(config.seed, workers=True, verbose=False)
     net = build_network(config)
-    splits = prepare_splits(
-        config, net, progress=(lambda d, t: progress("features", d, t)) if progress else None
-    )
+    splits = prepare_splits(config, net, progress=progress)
     tags = sorted({t for it in splits["train"].items for t in it.get("tags", [])})
     module = JointTraining(config, net, splits, tags)
     module.warm_text_cache()

@@ -22,7 +22,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -38,6 +38,7 @@ from melodex.mining.spans import (
     token_labels,
 )
 from melodex.mining.vocab import sentence_spans, weak_annotations
+from melodex.progress import ProgressFn
 
 TASKS = ("sentences", "aspects")
 META_FILE = "melodex_miner.json"
@@ -301,11 +302,11 @@ def fit(
     extractor: SpanExtractor,
     annotations: Sequence[Annotation],
     *,
-    progress: Callable[[int, int, float], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> list[float]:
     """Fine-tune ``extractor`` in place on ``annotations`` (plain torch loop, AdamW, seeded).
 
-    Returns the mean loss of each epoch; ``progress(step, total_steps, loss)`` is called per step.
+    Returns the mean loss of each epoch; ``progress(step, total_steps, note)`` is called per step (note: the loss).
     """
     import torch
 
@@ -354,7 +355,7 @@ def fit(
             loss = out.loss.item()
             epoch_loss += loss
             if progress:
-                progress(step, total, loss)
+                progress(step, total, f"loss {loss:.4f}")
         losses.append(epoch_loss / per_epoch)
     model.eval()
     return losses
@@ -375,7 +376,7 @@ def train_miner(
     *,
     held_out: float = 0.2,
     weak_texts: Sequence[str] = (),
-    progress: Callable[[int, int, float], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> TrainReport:
     """Split ``annotations`` deterministically, fine-tune on the train part (plus weak labels of
     ``weak_texts`` from `melodex.mining.vocab`), and evaluate on the held-out part."""

@@ -11,8 +11,8 @@ Scorers
 -------
 The filter asks a *scorer* for the scores, so the model can be anything:
 
-- :func:`model_scorer` wraps a :class:`~melodex.model.JointModel` (the built-in default or any
-  trained model folder, through :func:`melodex.model.load_model`); tracks are embedded with the
+- :func:`model_scorer` wraps a :class:`~melodex.models.JointModel` (the built-in default or any
+  trained model folder, through :func:`melodex.models.load_model`); tracks are embedded with the
   evaluation cache, so a second pass over the same audio is free.
 - :func:`vector_scorer` takes ready-made track vectors and a text-encoding callable. This is the
   *self-filtering* mode: a trainer passes the model being trained (its current track vectors and
@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from melodex.errors import MelodexError
+from melodex.progress import ProgressFn
 
 __all__ = [
     "DEFAULT_KINDS",
@@ -182,10 +183,10 @@ def model_scorer(
     root: str | Path,
     cache_dir: str | Path | None = None,
     batch_size: int = 64,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: ProgressFn | None = None,
     failures: list[tuple[str, str]] | None = None,
 ) -> PairScorer:
-    """A scorer from a :class:`~melodex.model.JointModel` (or a name/folder for ``load_model``).
+    """A scorer from a :class:`~melodex.models.JointModel` (or a name/folder for ``load_model``).
 
     ``root`` is the folder the items' ``audio`` paths are relative to. Tracks that fail to decode
     score ``nan`` and are appended to ``failures`` when given.
@@ -193,7 +194,7 @@ def model_scorer(
     from melodex.evaluate.embed import embed_items
 
     if isinstance(model, str | Path):
-        from melodex.model import load_model
+        from melodex.models import load_model
 
         model = load_model(model)
 
@@ -319,7 +320,7 @@ def filter_manifest(
     out_kept: str | Path | None = None,
     out_dropped: str | Path | None = None,
     cache_dir: str | Path | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> FilterResult:
     """Read a manifest, filter it with ``model`` (or a ready ``scorer``), write the outputs.
 
@@ -330,7 +331,7 @@ def filter_manifest(
     manifest = Path(manifest)
     items = read_manifest(manifest, check_audio=scorer is None)
     if scorer is None:
-        from melodex.model import load_model
+        from melodex.models import load_model
 
         joint = load_model(model) if isinstance(model, str | Path) else model
         scorer = model_scorer(joint, root=manifest.parent, cache_dir=cache_dir, progress=progress)

@@ -508,3 +508,14 @@ def records_from_candidates(cands: Iterable[Candidate]) -> list[dict[str, Any]]:
 def mine_records(folder: str | Path) -> list[dict[str, Any]]:
     """`find_candidates` grouped into manifest-like records."""
     return records_from_candidates(find_candidates(folder))
+
+
+def weak_training_texts(source: Path | None = None) -> list[str]:
+    """Paragraphs for weak labels: one per line of a file, or every line of a folder's
+    documents; by default the packaged ``unannotated.txt``."""
+    from melodex.mining.vocab import read_text_lines
+
+    source = source or Path(__file__).parent / "data" / "unannotated.txt"
+    if source.is_dir():
+        return [p for d in iter_documents(source) for p in d.text.splitlines() if p]
+    return read_text_lines(str(source))

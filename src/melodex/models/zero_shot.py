@@ -18,14 +18,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from melodex.audio import frame_windows, load_audio, select_windows
 from melodex.encoders.musicnn import (
     MUSICNN_SR,
     WINDOW_SAMPLES,
@@ -34,22 +32,13 @@ from melodex.encoders.musicnn import (
 )
 from melodex.encoders.text import TextEncoder
 from melodex.errors import ModelLoadError
-from melodex.model import (
-    AudioEmbedding,
-    ModelConfig,
-    check_weights,
-    pooled_vectors,
-    register_architecture,
-    weights_fingerprint,
-    write_model_folder,
-)
+from melodex.models.base import WindowedJointModel, WindowOutputs, l2_normalize
+from melodex.models.config import ModelConfig, options_dict, parse_options
+from melodex.models.folder import check_weights
 
 ARCHITECTURE = "zero-shot-tags"
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+#: The licences of the parts a zero-shot model is made of (see the built-in model's NOTICE).
+BASE_LICENCE = "ISC (musicnn weights) + Apache-2.0 (all-MiniLM-L6-v2); melodex code MIT"
 
 
 def merged_vocabulary(taggers: Sequence[MusicnnTagger]) -> tuple[list[str], np.ndarray]:
@@ -100,7 +89,24 @@ def _tagger_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="melodex-tagger")
 
 
-class ZeroShotTagModel:
+@dataclass(frozen=True)
+class ZeroShotOptions:
+    """``config.options`` of a zero-shot model (saved in its ``config.json``)."""
+
+    taggers: list[str]
+    tags: list[str]
+    prompt: str = "{tag}"
+    space: str = "text"  # "text" (ConSE mix of tag texts) or "tag" (similarity to each tag)
+    audio_power: float = 1.0
+    center_audio: bool = False
+    query_temperature: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.space not in ("text", "tag"):
+            raise ValueError(f"options.space must be 'text' or 'tag', not {self.space!r}")
+
+
+class ZeroShotTagModel(WindowedJointModel):
     """The built-in joint model (see module docstring)."""
 
     def __init__(
@@ -109,17 +115,15 @@ class ZeroShotTagModel:
         weights: dict[str, np.ndarray],
         *,
         text_encoder: TextEncoder | None = None,
+        bank: TaggerBank | None = None,
+        source: str | None = None,
     ):
-        opts = config.options
-        self.config = config
-        self._weights = weights
-        self._tags: list[str] = list(opts["tags"])
-        self._space: str = opts.get("space", "text")
-        if self._space not in ("text", "tag"):
-            raise ModelLoadError(
-                f"{config.name}: space must be 'text' or 'tag', not {self._space!r}"
-            )
-        self._bank = TaggerBank(opts["taggers"])
+        super().__init__(config, weights, source=source)
+        opts = parse_options(ZeroShotOptions, config.options, source=config.name)
+        self.options = opts
+        self._tags: list[str] = list(opts.tags)
+        self._space = opts.space
+        self._bank = bank if bank is not None else TaggerBank(opts.taggers)
         n_raw = sum(len(t.tags) for t in self._bank.taggers)
         text_dim = int(weights["tag_embeddings"].shape[1]) if "tag_embeddings" in weights else 0
         check_weights(
@@ -139,24 +143,15 @@ class ZeroShotTagModel:
         self._embeddings = weights["tag_embeddings"].astype(np.float32)
         self._prior = weights["tag_prior"].astype(np.float32)
         self._merge = weights["tag_merge"].astype(np.float32)
-        self._power = float(opts.get("audio_power", 1.0))
-        self._center_audio = bool(opts.get("center_audio", False))
-        self._query_temperature = opts.get("query_temperature")
         self._text_encoder = text_encoder
-
-    # -- identity -------------------------------------------------------------------------
-    @property
-    def dim(self) -> int:
-        return self.config.dim
 
     @property
     def tag_names(self) -> list[str]:
         return list(self._tags)
 
-    @cached_property
-    def identity(self) -> str:
-        """Name plus a weights fingerprint: a store refuses vectors from another model."""
-        return f"{self.config.name}@{weights_fingerprint(self.config, self._weights)}"
+    @property
+    def window_samples(self) -> int:
+        return WINDOW_SAMPLES
 
     @property
     def text_encoder(self) -> TextEncoder:
@@ -173,58 +168,28 @@ class ZeroShotTagModel:
         if self._space == "text":
             return q
         sims = q @ self._embeddings.T
-        if self._query_temperature:
-            z = sims / float(self._query_temperature)
+        if self.options.query_temperature:
+            z = sims / float(self.options.query_temperature)
             z = np.exp(z - z.max(axis=-1, keepdims=True))
             sims = z / z.sum(axis=-1, keepdims=True)
         sims = sims - sims.mean(axis=-1, keepdims=True)
-        return _normalize(sims) if normalize else sims.astype(np.float32)
+        return l2_normalize(sims) if normalize else sims.astype(np.float32)
 
     # -- audio side ------------------------------------------------------------------------
     def tag_scores_to_vectors(self, scores: np.ndarray) -> np.ndarray:
         """(W, U) merged tag confidences -> (W, dim) raw (unnormalised) joint outputs."""
         s = scores
-        if self._center_audio:
+        if self.options.center_audio:
             s = s - self._prior
         if self._space == "tag":
             return s.astype(np.float32)
-        weights = np.clip(s, 0.0, None) ** self._power
+        weights = np.clip(s, 0.0, None) ** float(self.options.audio_power)
         return (weights @ self._embeddings).astype(np.float32)
 
-    def embed_waveform(
-        self, y: np.ndarray, *, max_windows: int | None | str = "config"
-    ) -> AudioEmbedding:
-        """A mono 16 kHz signal -> pooled vector, window vectors and tag confidences."""
-        limit = self.config.max_windows if max_windows == "config" else max_windows
-        windows = frame_windows(y, window=WINDOW_SAMPLES)
-        chosen = select_windows(len(windows), max_windows=limit)
-        raw = self._bank.tag_windows(windows[chosen])
-        scores = raw @ self._merge.T
-        outputs = self.tag_scores_to_vectors(scores)
-        return AudioEmbedding(
-            vector=_normalize(outputs.mean(axis=0)),
-            window_vectors=_normalize(outputs),
-            window_starts=(chosen * WINDOW_SAMPLES / MUSICNN_SR).astype(np.float32),
-            duration=len(y) / MUSICNN_SR,
-            tag_scores=scores.mean(axis=0).astype(np.float32),
-        )
-
-    def embed_file(
-        self, path: str | Path, *, max_windows: int | None | str = "config"
-    ) -> AudioEmbedding:
-        """Decode a file and embed it; AudioDecodeError names the file on failure."""
-        # load_audio never returns an empty array: it raises AudioDecodeError naming the file
-        return self.embed_waveform(load_audio(path, sr=MUSICNN_SR), max_windows=max_windows)
-
-    def encode_audio(
-        self,
-        audio: Sequence[str | Path | np.ndarray] | str | Path | np.ndarray,
-        *,
-        batch_size: int = 8,
-        max_windows: int | None | str = "config",
-    ) -> np.ndarray:
-        """Files or waveforms at the model's rate -> (N, dim) pooled track vectors (one -> (dim,))."""
-        return pooled_vectors(self, audio, max_windows=max_windows)
+    def window_outputs(self, windows: np.ndarray) -> WindowOutputs:
+        """16 kHz windows -> joint outputs and the merged tag confidences of each window."""
+        scores = self._bank.tag_windows(windows) @ self._merge.T
+        return WindowOutputs(raw=self.tag_scores_to_vectors(scores), tag_scores=scores)
 
     def tag(self, y_or_path: np.ndarray | str | Path, *, k: int = 10) -> list[tuple[str, float]]:
         """The taggers' own top-k tags with their confidences."""
@@ -233,9 +198,6 @@ class ZeroShotTagModel:
         else:
             emb = self.embed_file(y_or_path)
         return top_tags(emb.tag_scores, self._tags, k=k)
-
-    def save(self, folder: str | Path) -> Path:
-        return write_model_folder(folder, self.config, self._weights)
 
 
 def top_tags(scores: np.ndarray, names: Sequence[str], *, k: int) -> list[tuple[str, float]]:
@@ -265,15 +227,15 @@ def build_zero_shot_model(
     prior = (
         np.zeros(len(tags), np.float32) if tag_prior is None else np.asarray(tag_prior, np.float32)
     )
-    options: dict[str, Any] = {
-        "taggers": list(taggers),
-        "tags": tags,
-        "prompt": prompt,
-        "space": space,
-        "audio_power": audio_power,
-        "center_audio": center_audio,
-        "query_temperature": query_temperature,
-    }
+    options = ZeroShotOptions(
+        taggers=list(taggers),
+        tags=tags,
+        prompt=prompt,
+        space=space,
+        audio_power=audio_power,
+        center_audio=center_audio,
+        query_temperature=query_temperature,
+    )
     config = ModelConfig(
         name=name,
         architecture=ARCHITECTURE,
@@ -282,14 +244,15 @@ def build_zero_shot_model(
         max_windows=max_windows,
         text_encoder=encoder.name,
         dim=encoder.dim if space == "text" else len(tags),
-        options=options,
+        options=options_dict(options),
+        licence=BASE_LICENCE,
     )
     weights = {"tag_embeddings": embeddings, "tag_prior": prior, "tag_merge": merge}
-    model = ZeroShotTagModel(config, weights, text_encoder=encoder)
-    model._bank = bank  # reuse the loaded taggers
-    return model
+    return ZeroShotTagModel(config, weights, text_encoder=encoder, bank=bank)
 
 
-@register_architecture(ARCHITECTURE)
-def _load(config: ModelConfig, weights: dict[str, np.ndarray], folder: Path) -> ZeroShotTagModel:
-    return ZeroShotTagModel(config, weights)
+def load(
+    config: ModelConfig, weights: dict[str, np.ndarray], *, source: str | None = None
+) -> ZeroShotTagModel:
+    """The registry's loader for ``zero-shot-tags`` folders."""
+    return ZeroShotTagModel(config, weights, source=source)

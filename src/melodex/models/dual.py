@@ -11,15 +11,13 @@ copied into the weights file: they are rebuilt from their package, and the confi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from melodex.audio import frame_windows, load_audio, select_windows
 from melodex.encoders.audio import (
     AudioEncoder,
     ProjectionHead,
@@ -29,14 +27,8 @@ from melodex.encoders.audio import (
 )
 from melodex.encoders.text_trainable import build_text_encoder, encoder_config_dict
 from melodex.errors import ModelLoadError
-from melodex.model import (
-    AudioEmbedding,
-    ModelConfig,
-    pooled_vectors,
-    register_architecture,
-    weights_fingerprint,
-    write_model_folder,
-)
+from melodex.models.base import WindowedJointModel, WindowOutputs
+from melodex.models.config import ModelConfig, options_dict, parse_options
 
 ARCHITECTURE = "dual-encoder"
 
@@ -132,27 +124,43 @@ def build_dual_encoder(spec: dict[str, Any]) -> DualEncoder:
         raise ModelLoadError(f"dual-encoder spec lacks {exc}") from exc
 
 
-class DualEncoderModel:
-    """A trained :class:`DualEncoder` behind the :class:`melodex.model.JointModel` API."""
+@dataclass(frozen=True)
+class DualEncoderOptions:
+    """``config.options`` of a dual-encoder model."""
 
-    def __init__(self, config: ModelConfig, net: DualEncoder, weights: dict[str, np.ndarray]):
-        self.config = config
+    network: dict[str, Any]  # DualEncoder.spec(): rebuilds the network around the weights
+    tags: list[str] = field(default_factory=list)  # tag vocabulary, for tag confidences
+    trained_on: str | None = None  # the manifest it was trained on
+
+
+class DualEncoderModel(WindowedJointModel):
+    """A trained :class:`DualEncoder` behind the :class:`~melodex.models.JointModel` API."""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        net: DualEncoder,
+        weights: dict[str, np.ndarray],
+        *,
+        source: str | None = None,
+    ):
+        super().__init__(config, weights, source=source)
+        self.options = parse_options(DualEncoderOptions, config.options, source=config.name)
         self.net = net.eval()
-        self._weights = weights
-        self._tags: list[str] = list(config.options.get("tags", []))
+        self._tags: list[str] = list(self.options.tags)
         self._tag_vectors: np.ndarray | None = None
-
-    @property
-    def dim(self) -> int:
-        return self.config.dim
 
     @property
     def tag_names(self) -> list[str]:
         return list(self._tags)
 
-    @cached_property
-    def identity(self) -> str:
-        return f"{self.config.name}@{weights_fingerprint(self.config, self._weights)}"
+    @property
+    def sample_rate(self) -> int:
+        return int(self.net.frontend.sample_rate)
+
+    @property
+    def window_samples(self) -> int:
+        return int(self.net.frontend.window_samples)
 
     @torch.inference_mode()
     def encode_text(
@@ -176,50 +184,16 @@ class DualEncoderModel:
         return self._tag_vectors
 
     @torch.inference_mode()
-    def embed_waveform(
-        self, y: np.ndarray, *, max_windows: int | None | str = "config"
-    ) -> AudioEmbedding:
-        limit = self.config.max_windows if max_windows == "config" else max_windows
-        frontend = self.net.frontend
-        windows = frame_windows(np.asarray(y, np.float32), window=frontend.window_samples)
-        chosen = select_windows(len(windows), max_windows=limit)
-        feats = frontend(torch.from_numpy(np.ascontiguousarray(windows[chosen])))
-        raw = self.net.audio_head.net(self.net.audio_features(feats))  # before normalisation
-        outputs = raw.numpy()
-        vector = outputs.mean(axis=0)
-        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        window_vectors = outputs / np.maximum(np.linalg.norm(outputs, axis=1, keepdims=True), 1e-12)
+    def window_outputs(self, windows: np.ndarray) -> WindowOutputs:
+        """Windows -> the audio head's outputs before normalisation."""
+        feats = self.net.frontend(torch.from_numpy(np.ascontiguousarray(windows)))
+        raw = self.net.audio_head.net(self.net.audio_features(feats))
+        return WindowOutputs(raw=raw.numpy())
+
+    def pooled_tag_scores(self, vector: np.ndarray, window_scores: np.ndarray | None) -> np.ndarray:
+        """Each tag's text vector against the pooled track vector."""
         tags = self._tag_matrix()
-        return AudioEmbedding(
-            vector=vector.astype(np.float32),
-            window_vectors=window_vectors.astype(np.float32),
-            window_starts=(chosen * frontend.window_samples / frontend.sample_rate).astype(
-                np.float32
-            ),
-            duration=len(y) / frontend.sample_rate,
-            tag_scores=(tags @ vector).astype(np.float32) if len(tags) else np.zeros(0, np.float32),
-        )
-
-    def embed_file(
-        self, path: str | Path, *, max_windows: int | None | str = "config"
-    ) -> AudioEmbedding:
-        # load_audio never returns an empty array: it raises AudioDecodeError naming the file
-        return self.embed_waveform(
-            load_audio(path, sr=self.net.frontend.sample_rate), max_windows=max_windows
-        )
-
-    def encode_audio(
-        self,
-        audio: Sequence[str | Path | np.ndarray] | str | Path | np.ndarray,
-        *,
-        batch_size: int = 8,
-        max_windows: int | None | str = "config",
-    ) -> np.ndarray:
-        """Files or waveforms at the model's rate -> (N, dim) pooled track vectors (one -> (dim,))."""
-        return pooled_vectors(self, audio, max_windows=max_windows)
-
-    def save(self, folder: str | Path) -> Path:
-        return write_model_folder(folder, self.config, self._weights)
+        return (tags @ vector).astype(np.float32) if len(tags) else np.zeros(0, np.float32)
 
 
 def make_model_config(
@@ -239,7 +213,9 @@ def make_model_config(
         max_windows=max_windows,
         text_encoder=net.spec()["text_encoder"]["name"],
         dim=net.dim,
-        options={"network": net.spec(), "tags": list(tags), **(extra or {})},
+        options=options_dict(
+            DualEncoderOptions(network=net.spec(), tags=list(tags), **(extra or {}))
+        ),
     )
 
 
@@ -257,10 +233,13 @@ def export_model(
     return DualEncoderModel(config, net, weights)
 
 
-@register_architecture(ARCHITECTURE)
-def _load(config: ModelConfig, weights: dict[str, np.ndarray], folder: Path) -> DualEncoderModel:
+def load(
+    config: ModelConfig, weights: dict[str, np.ndarray], *, source: str | None = None
+) -> DualEncoderModel:
+    """The registry's loader for ``dual-encoder`` folders."""
+    where = source or config.name
     if "network" not in config.options:
-        raise ModelLoadError(f"{folder}: dual-encoder config lacks options.network")
+        raise ModelLoadError(f"{where}: dual-encoder config lacks options.network")
     net = build_dual_encoder(config.options["network"])
     expected = {
         k: v for k, v in net.state_dict().items() if not k.startswith(net.frozen_prefixes())
@@ -272,15 +251,21 @@ def _load(config: ModelConfig, weights: dict[str, np.ndarray], folder: Path) -> 
     ]
     if missing or unexpected or wrong:
         raise ModelLoadError(
-            f"{folder}: weights do not match the config: missing {missing[:5]}, "
+            f"{where}: weights do not match the config: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}, wrong shape {wrong[:5]}"
         )
     net.load_state_dict(
         {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}, strict=False
     )
     if config.dim != net.dim:
-        raise ModelLoadError(f"{folder}: config dim {config.dim} but network dim {net.dim}")
-    return DualEncoderModel(config, net, weights)
+        raise ModelLoadError(f"{where}: config dim {config.dim} but network dim {net.dim}")
+    return DualEncoderModel(config, net, weights, source=source)
 
 
-__all__ = ["DualEncoder", "DualEncoderModel", "build_dual_encoder", "export_model"]
+__all__ = [
+    "DualEncoder",
+    "DualEncoderModel",
+    "DualEncoderOptions",
+    "build_dual_encoder",
+    "export_model",
+]

@@ -1,8 +1,8 @@
 """Training objectives of the seed methods, as small pure modules.
 
 Every loss takes float32 ``(B, D)`` embeddings, returns a scalar tensor that supports ``backward``,
-and raises ``ValueError`` naming the bad argument when shapes do not fit. The seed notes live in
-``/work/shared/seeds/``; each class names the one it follows and writes its formula out.
+and raises ``ParameterError`` (a ``ValueError``) naming the bad argument when shapes do not fit. The seed notes live in
+seed notes; each class names the one it follows and writes its formula out.
 
 - :class:`InfoNCELoss` -- symmetric NT-Xent with a learnable temperature (TTMR, TTMR++, WikiMuTe),
   with an optional multi-positive mask for batches that hold duplicate captions or tracks.
@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from melodex.errors import ParameterError
+
 __all__ = [
     "BidirectionalRankingLoss",
     "ClassificationLoss",
@@ -38,13 +40,13 @@ __all__ = [
 
 def _check_embeddings(name: str, x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        raise ParameterError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim != 2:
-        raise ValueError(f"{name} must have shape (B, D), got shape {tuple(x.shape)}")
+        raise ParameterError(f"{name} must have shape (B, D), got shape {tuple(x.shape)}")
     if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"{name} must be non-empty, got shape {tuple(x.shape)}")
+        raise ParameterError(f"{name} must be non-empty, got shape {tuple(x.shape)}")
     if not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+        raise ParameterError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
 
 
 def _check_same_shape(names: tuple[str, ...], tensors: tuple[torch.Tensor, ...]) -> None:
@@ -53,16 +55,16 @@ def _check_same_shape(names: tuple[str, ...], tensors: tuple[torch.Tensor, ...])
     first = tensors[0].shape
     for name, x in zip(names[1:], tensors[1:], strict=True):
         if x.shape != first:
-            raise ValueError(
+            raise ParameterError(
                 f"{name} has shape {tuple(x.shape)} but {names[0]} has shape {tuple(first)}"
             )
 
 
 def _check_square_mask(name: str, mask: torch.Tensor, size: int) -> torch.Tensor:
     if not isinstance(mask, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(mask).__name__}")
+        raise ParameterError(f"{name} must be a torch.Tensor, got {type(mask).__name__}")
     if mask.shape != (size, size):
-        raise ValueError(f"{name} must have shape ({size}, {size}), got {tuple(mask.shape)}")
+        raise ParameterError(f"{name} must have shape ({size}, {size}), got {tuple(mask.shape)}")
     return mask.to(dtype=torch.bool)
 
 
@@ -129,11 +131,11 @@ class InfoNCELoss(nn.Module):
     ) -> None:
         super().__init__()
         if not 0 < tau_min <= tau_max:
-            raise ValueError(
+            raise ParameterError(
                 f"need 0 < tau_min <= tau_max, got tau_min={tau_min}, tau_max={tau_max}"
             )
         if not tau_min <= temperature <= tau_max:
-            raise ValueError(f"temperature={temperature} lies outside [{tau_min}, {tau_max}]")
+            raise ParameterError(f"temperature={temperature} lies outside [{tau_min}, {tau_max}]")
         init = torch.tensor(math.log(1.0 / temperature), dtype=torch.float32)
         if learnable:
             self.log_inv_tau = nn.Parameter(init)
@@ -168,7 +170,7 @@ class InfoNCELoss(nn.Module):
         audio, text : (B, D) float tensors, row ``i`` of each forming the ``i``-th pair.
         positive_mask : (B, B) bool tensor, optional
             ``positive_mask[i, j]`` says text ``j`` is a correct match for audio ``i``. The
-            diagonal must be True. Build it with :func:`melodex.sampling.positive_mask` when a
+            diagonal must be True. Build it with :func:`melodex.lab.sampling.positive_mask` when a
             batch holds duplicate captions or duplicate tracks. Default: the identity.
         """
         _check_same_shape(("audio", "text"), (audio, text))
@@ -182,7 +184,7 @@ class InfoNCELoss(nn.Module):
             return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
         mask = _check_square_mask("positive_mask", positive_mask, batch)
         if not bool(mask.diagonal().all()):
-            raise ValueError(
+            raise ParameterError(
                 "positive_mask must be True on its diagonal: pair i is its own positive"
             )
         maskf = mask.to(logits.dtype)
@@ -212,16 +214,16 @@ class TripletMarginLoss(nn.Module):
 
     ``direction="tag_to_item"`` (default) is the seed's. ``"item_to_tag"`` is the reverse: the
     positive song is the anchor, its tag the positive and ``negative_tag`` (a tag the song does
-    not carry, see :func:`melodex.sampling.sample_negative_tags`) the negative. ``"both"`` adds
+    not carry, see :func:`melodex.lab.sampling.sample_negative_tags`) the negative. ``"both"`` adds
     the two means.
     """
 
     def __init__(self, *, margin: float = 0.4, direction: Direction = "tag_to_item") -> None:
         super().__init__()
         if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
+            raise ParameterError(f"margin must be >= 0, got {margin}")
         if direction not in ("tag_to_item", "item_to_tag", "both"):
-            raise ValueError(
+            raise ParameterError(
                 f"direction must be 'tag_to_item', 'item_to_tag' or 'both', got {direction!r}"
             )
         self.margin = margin
@@ -250,7 +252,7 @@ class TripletMarginLoss(nn.Module):
             loss = loss + self._hinge(tag, positive, negative)
         if self.direction in ("item_to_tag", "both"):
             if negative_tag is None:
-                raise ValueError(f"direction={self.direction!r} needs negative_tag (B, D)")
+                raise ParameterError(f"direction={self.direction!r} needs negative_tag (B, D)")
             _check_same_shape(("tag", "negative_tag"), (tag, negative_tag))
             loss = loss + self._hinge(positive, tag, negative_tag)
         return loss
@@ -307,7 +309,7 @@ class BidirectionalRankingLoss(nn.Module):
     ) -> None:
         super().__init__()
         if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
+            raise ParameterError(f"margin must be >= 0, got {margin}")
         for name, value in (
             ("lambda1", lambda1),
             ("lambda2", lambda2),
@@ -315,11 +317,11 @@ class BidirectionalRankingLoss(nn.Module):
             ("lambda4", lambda4),
         ):
             if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
+                raise ParameterError(f"{name} must be >= 0, got {value}")
         if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
+            raise ParameterError(f"top_k must be >= 1 or None, got {top_k}")
         if reduction not in ("sum", "mean"):
-            raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+            raise ParameterError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
         self.margin = margin
         self.lambdas = (lambda1, lambda2, lambda3, lambda4)
         self.top_k = top_k
@@ -379,12 +381,12 @@ class BidirectionalRankingLoss(nn.Module):
         if l3 == 0 and l4 == 0:
             return loss
         if labels is None:
-            raise ValueError("lambda3/lambda4 > 0 need labels (B,) for the neighbourhood terms")
+            raise ParameterError("lambda3/lambda4 > 0 need labels (B,) for the neighbourhood terms")
         if not isinstance(labels, torch.Tensor) or labels.shape != (batch,):
             shape = (
                 tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
             )
-            raise ValueError(f"labels must be a tensor of shape ({batch},), got {shape}")
+            raise ParameterError(f"labels must be a tensor of shape ({batch},), got {shape}")
         same = labels[:, None] == labels[None, :]
         eye = torch.eye(batch, dtype=torch.bool, device=audio.device)
         if l3:
@@ -434,15 +436,17 @@ class ClassificationLoss(nn.Module):
     ) -> None:
         super().__init__()
         if mode not in ("multilabel", "multiclass"):
-            raise ValueError(f"mode must be 'multilabel' or 'multiclass', got {mode!r}")
+            raise ParameterError(f"mode must be 'multilabel' or 'multiclass', got {mode!r}")
         if (num_classes is None) != (dim is None):
-            raise ValueError("give both num_classes and dim for learnable centroids, or neither")
+            raise ParameterError(
+                "give both num_classes and dim for learnable centroids, or neither"
+            )
         if scale <= 0:
-            raise ValueError(f"scale must be > 0, got {scale}")
+            raise ParameterError(f"scale must be > 0, got {scale}")
         self.centroids: nn.Parameter | None = None
         if num_classes is not None and dim is not None:
             if num_classes < 1 or dim < 1:
-                raise ValueError(f"num_classes and dim must be >= 1, got {num_classes}, {dim}")
+                raise ParameterError(f"num_classes and dim must be >= 1, got {num_classes}, {dim}")
             self.centroids = nn.Parameter(torch.randn(num_classes, dim) / math.sqrt(dim))
         self.mode = mode
         self.normalize = normalize
@@ -454,12 +458,12 @@ class ClassificationLoss(nn.Module):
         if centroids is None:
             centroids = self.centroids
         if centroids is None:
-            raise ValueError(
+            raise ParameterError(
                 "no centroids: pass centroids (C, D) or build with num_classes and dim"
             )
         _check_embeddings("centroids", centroids)
         if centroids.shape[1] != audio.shape[1]:
-            raise ValueError(
+            raise ParameterError(
                 f"centroids have dimension {centroids.shape[1]} but audio has {audio.shape[1]}"
             )
         if self.normalize:
@@ -478,20 +482,20 @@ class ClassificationLoss(nn.Module):
         logits = self.logits(audio, centroids)
         batch, classes = logits.shape
         if not isinstance(targets, torch.Tensor):
-            raise ValueError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
+            raise ParameterError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
         if self.mode == "multilabel":
             if targets.shape != (batch, classes):
-                raise ValueError(
+                raise ParameterError(
                     f"multilabel targets must have shape ({batch}, {classes}), got {tuple(targets.shape)}"
                 )
             return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))
         if targets.shape != (batch,) or targets.is_floating_point():
-            raise ValueError(
+            raise ParameterError(
                 f"multiclass targets must be integer class indices of shape ({batch},), "
                 f"got {tuple(targets.shape)} {targets.dtype}"
             )
         if bool(((targets < 0) | (targets >= classes)).any()):
-            raise ValueError(
+            raise ParameterError(
                 f"multiclass targets must lie in [0, {classes}), got {targets.tolist()}"
             )
         return F.cross_entropy(logits, targets.long())

@@ -21,6 +21,8 @@ from typing import Literal, NamedTuple
 import numpy as np
 import torch
 
+from melodex.errors import ParameterError
+
 __all__ = [
     "NeighbourhoodBatchSampler",
     "TripletIndices",
@@ -47,17 +49,17 @@ class TripletIndices(NamedTuple):
 
 def _check_rng(rng: object) -> None:
     if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
 
 
 def _as_item_tags(item_tags: object) -> np.ndarray:
     matrix = np.asarray(item_tags)
     if matrix.ndim != 2 or 0 in matrix.shape:
-        raise ValueError(
+        raise ParameterError(
             f"item_tags must be a non-empty (items, tags) matrix, got shape {matrix.shape}"
         )
     if not np.isin(matrix, (0, 1)).all():
-        raise ValueError("item_tags must hold only 0/1 or False/True")
+        raise ParameterError("item_tags must hold only 0/1 or False/True")
     return matrix.astype(bool)
 
 
@@ -66,7 +68,7 @@ def _as_array(name: str, x: object, shape0: int) -> np.ndarray:
         x = x.detach().cpu().numpy()
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[0] != shape0:
-        raise ValueError(f"{name} must have shape ({shape0}, D), got {arr.shape}")
+        raise ParameterError(f"{name} must have shape ({shape0}, D), got {arr.shape}")
     return arr
 
 
@@ -100,7 +102,7 @@ def distance_weights(
     These two defaults are Wu et al.'s, not the seed's (the seed gives none).
     """
     if dim < 2:
-        raise ValueError(f"dim must be >= 2, got {dim}")
+        raise ParameterError(f"dim must be >= 2, got {dim}")
     d = np.clip(np.asarray(distances, dtype=np.float64), cutoff, 2.0)
     log_q = (dim - 2.0) * np.log(d) + 0.5 * (dim - 3.0) * np.log(
         np.maximum(1.0 - 0.25 * d * d, 1e-8)
@@ -153,16 +155,16 @@ def sample_triplets(
     _check_rng(rng)
     matrix = _as_item_tags(item_tags)
     if n_triplets < 0:
-        raise ValueError(f"n_triplets must be >= 0, got {n_triplets}")
+        raise ParameterError(f"n_triplets must be >= 0, got {n_triplets}")
     if strategy not in ("random", "balanced", "balanced_weighted"):
-        raise ValueError(
+        raise ParameterError(
             f"strategy must be 'random', 'balanced' or 'balanced_weighted', got {strategy!r}"
         )
     n_items, n_tags = matrix.shape
     counts = matrix.sum(axis=0)
     usable = (counts > 0) & (counts < n_items)
     if not usable.any():
-        raise ValueError("no tag has both a positive and a negative item")
+        raise ParameterError("no tag has both a positive and a negative item")
 
     if strategy == "random":
         items_of_pairs, tags_of_pairs = np.nonzero(matrix & usable[None, :])
@@ -175,13 +177,13 @@ def sample_triplets(
     weighted = strategy == "balanced_weighted"
     if weighted:
         if item_embeddings is None or tag_embeddings is None:
-            raise ValueError(
+            raise ParameterError(
                 "strategy='balanced_weighted' needs item_embeddings and tag_embeddings"
             )
         items_unit = _unit(_as_array("item_embeddings", item_embeddings, n_items))
         tags_unit = _unit(_as_array("tag_embeddings", tag_embeddings, n_tags))
         if items_unit.shape[1] != tags_unit.shape[1]:
-            raise ValueError(
+            raise ParameterError(
                 f"item_embeddings have dimension {items_unit.shape[1]} "
                 f"but tag_embeddings have {tags_unit.shape[1]}"
             )
@@ -214,18 +216,18 @@ def sample_negative_tags(
     """For each index in ``items``, a tag drawn uniformly among those the item does not carry.
 
     The negative of the reverse triplet direction (item anchor, its tag positive), see
-    :class:`melodex.losses.TripletMarginLoss` with ``direction="item_to_tag"``.
+    :class:`melodex.lab.losses.TripletMarginLoss` with ``direction="item_to_tag"``.
     """
     _check_rng(rng)
     matrix = _as_item_tags(item_tags)
     items = np.asarray(items, dtype=np.int64)
     if items.ndim != 1 or (items.size and (items.min() < 0 or items.max() >= matrix.shape[0])):
-        raise ValueError(f"items must be a 1-D array of indices below {matrix.shape[0]}")
+        raise ParameterError(f"items must be a 1-D array of indices below {matrix.shape[0]}")
     out = np.empty(items.size, dtype=np.int64)
     for item in np.unique(items):
         free = np.flatnonzero(~matrix[item])
         if free.size == 0:
-            raise ValueError(f"item {item} carries every tag, so it has no negative tag")
+            raise ParameterError(f"item {item} carries every tag, so it has no negative tag")
         slots = np.flatnonzero(items == item)
         out[slots] = rng.choice(free, size=slots.size)
     return out
@@ -287,9 +289,9 @@ class NeighbourhoodBatchSampler(_PlannedBatchSampler):
     ) -> None:
         super().__init__(rng)
         if group_size < 2:
-            raise ValueError(f"group_size must be >= 2, got {group_size}")
+            raise ParameterError(f"group_size must be >= 2, got {group_size}")
         if batch_size < 2 * group_size - 1:
-            raise ValueError(
+            raise ParameterError(
                 f"batch_size={batch_size} is too small for groups of up to {2 * group_size - 1}"
             )
         by_label: dict[Hashable, list[int]] = {}
@@ -299,7 +301,9 @@ class NeighbourhoodBatchSampler(_PlannedBatchSampler):
             np.asarray(members) for members in by_label.values() if len(members) >= group_size
         ]
         if not self.groups_by_label:
-            raise ValueError(f"no label has {group_size} or more items, so no item has a neighbour")
+            raise ParameterError(
+                f"no label has {group_size} or more items, so no item has a neighbour"
+            )
         self.batch_size = batch_size
         self.group_size = group_size
 
@@ -330,7 +334,7 @@ class UniqueBatchSampler(_PlannedBatchSampler):
     """Contrastive batches with no duplicate track and no duplicate caption.
 
     The choice documented here: this sampler *avoids* duplicates, so the identity is the right
-    ``positive_mask`` for :class:`melodex.losses.InfoNCELoss` and a duplicate can never be
+    ``positive_mask`` for :class:`melodex.lab.losses.InfoNCELoss` and a duplicate can never be
     pushed away from itself as a false negative. When batches are built some other way, use
     :func:`positive_mask` instead to make duplicates positives.
 
@@ -350,13 +354,13 @@ class UniqueBatchSampler(_PlannedBatchSampler):
     ) -> None:
         super().__init__(rng)
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
         self.item_keys = list(item_keys)
         if not self.item_keys:
-            raise ValueError("item_keys is empty")
+            raise ParameterError("item_keys is empty")
         self.text_keys = None if text_keys is None else list(text_keys)
         if self.text_keys is not None and len(self.text_keys) != len(self.item_keys):
-            raise ValueError(
+            raise ParameterError(
                 f"text_keys has {len(self.text_keys)} entries but item_keys has {len(self.item_keys)}"
             )
         self.batch_size = batch_size
@@ -393,7 +397,7 @@ class UniqueBatchSampler(_PlannedBatchSampler):
 def positive_mask(
     item_keys: Sequence[Hashable], text_keys: Sequence[Hashable] | None = None
 ) -> torch.Tensor:
-    """``(B, B)`` bool mask for :class:`melodex.losses.InfoNCELoss` of a batch with duplicates.
+    """``(B, B)`` bool mask for :class:`melodex.lab.losses.InfoNCELoss` of a batch with duplicates.
 
     ``mask[i, j]`` is True when text ``j`` also describes audio ``i``: pairs ``i`` and ``j``
     share the track (``item_keys``) or the caption (``text_keys``). The diagonal is True.
@@ -401,7 +405,7 @@ def positive_mask(
     items = list(item_keys)
     texts = None if text_keys is None else list(text_keys)
     if texts is not None and len(texts) != len(items):
-        raise ValueError(f"text_keys has {len(texts)} entries but item_keys has {len(items)}")
+        raise ParameterError(f"text_keys has {len(texts)} entries but item_keys has {len(items)}")
     mask = torch.tensor([[a == b for b in items] for a in items], dtype=torch.bool)
     if texts is not None:
         mask |= torch.tensor([[a == b for b in texts] for a in texts], dtype=torch.bool)
