@@ -32,7 +32,15 @@ class LibraryStore(Protocol):
     path: Any
     meta: dict[str, Any]
 
-    def bind_model(self, identity: str, name: str, dim: int) -> None: ...
+    def bind_model(
+        self,
+        identity: str,
+        name: str,
+        dim: int,
+        *,
+        source: str | None = None,
+        licence: str | None = None,
+    ) -> None: ...
     def check_model(self, identity: str) -> None: ...
     @property
     def dim(self) -> int | None: ...

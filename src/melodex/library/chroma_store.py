@@ -270,10 +270,19 @@ class ChromaStore:
             )
         return meta
 
-    def bind_model(self, identity: str, name: str, dim: int) -> None:
+    def bind_model(
+        self,
+        identity: str,
+        name: str,
+        dim: int,
+        *,
+        source: str | None = None,
+        licence: str | None = None,
+    ) -> None:
         """Record the model on first use; refuse a different one later (vectors would not mix).
 
         Two writers binding at once: ``add`` keeps the first, so the second one is refused.
+        ``source`` and ``licence`` as for the folder store.
         """
         if not self.meta:
             meta = {
@@ -283,6 +292,7 @@ class ChromaStore:
                 "dim": int(dim),
                 "created": time.time(),
             }
+            meta.update({k: v for k, v in (("model_source", source), ("licence", licence)) if v})
             self._call(
                 "record the model", self._own.add, ids=["model"], embeddings=_ONE, metadatas=[meta]
             )

@@ -35,13 +35,14 @@ from melodex.errors import MelodexError
 from melodex.library.indexer import (
     IndexReport,
     IndexWriter,
-    ProgressFn,
     _decode,
+    bind_model,
     embed_item,
     plan_index,
 )
 from melodex.library.store import Store, TrackRow
-from melodex.model import JointModel
+from melodex.models import JointModel
+from melodex.progress import EventFn, ProgressFn
 
 DEFAULT_BATCH = 4
 TASK_RETRIES = 3
@@ -83,7 +84,7 @@ def _worker_model(bundle: dict[str, bytes], identity: str) -> JointModel:
     if model is None:
         import torch
 
-        from melodex.model import load_model
+        from melodex.models import load_model
 
         torch.set_num_threads(1)  # one Ray CPU per task
         with tempfile.TemporaryDirectory(prefix="melodex-model-") as tmp:
@@ -185,6 +186,7 @@ def index_folder_ray(
     remove_missing: bool = True,
     keep_windows: bool = True,
     descriptors: bool = False,
+    events: EventFn | None = None,
 ) -> IndexReport:
     """Bring the store in line with ``folder``, embedding on a Ray cluster.
 
@@ -195,10 +197,10 @@ def index_folder_ray(
         raise MelodexError(f"batch size must be at least 1, not {batch_size}")
     started = time.perf_counter()
     report = IndexReport()
-    store.bind_model(model.identity, model.config.name, model.dim)
+    bind_model(store, model)
     with store.writing():
         plan = plan_index(store, folder, report, descriptors=descriptors)
-        writer = IndexWriter(store, plan, report, commit_every=commit_every)
+        writer = IndexWriter(store, plan, report, commit_every=commit_every, events=events)
         if plan.todo:
             with ray_cluster(address, workers) as ray:
                 _run(
@@ -243,6 +245,7 @@ def _run(
     def step(path: str) -> None:
         nonlocal done
         done += 1
+        writer.handled(done, len(todo), path)
         if progress is not None:
             progress(done, len(todo), path)
 

@@ -24,7 +24,7 @@ import os
 import stat
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +43,10 @@ from melodex.audio import (
     read_tags,
     select_windows,
 )
-from melodex.errors import AudioDecodeError, MelodexError, StoreError
+from melodex.errors import AudioDecodeError, MelodexError, StoreError, bad_value
 from melodex.library.store import DESCRIPTOR_COLUMNS, FileState, Store, TrackRow, track_id
-from melodex.model import AudioEmbedding, JointModel
-
-ProgressFn = Callable[[int, int, str], None]
-"""progress(done, total, path): called after each file to embed has been handled."""
+from melodex.models import AudioEmbedding, JointModel
+from melodex.progress import EventFn, ProgressFn
 
 
 @dataclass
@@ -80,6 +78,17 @@ class _Decoded:
     error: str | None = None
     descriptors: dict[str, Any] | None = None
     info: AudioInfo | None = None  # set for a long file, read window by window when embedded
+
+
+def bind_model(store: Store, model: JointModel) -> None:
+    """Record (or check) the model in the store, with where it loads from and its licence."""
+    store.bind_model(
+        model.identity,
+        model.config.name,
+        model.dim,
+        source=getattr(model, "source", None),
+        licence=getattr(model, "licence", None),
+    )
 
 
 def scan_folder(folder: str | Path) -> tuple[list[str], list[tuple[str, str]]]:
@@ -310,9 +319,15 @@ def _prefetch(
 
 @contextlib.contextmanager
 def _torch_threads(n: int | None) -> Iterator[None]:
-    """Give the model ``n`` threads for the run (the decoder thread takes the other core)."""
-    import torch
+    """Give the model ``n`` threads for the run (the decoder thread takes the other core).
 
+    A model that does not use torch has not imported it: then there is nothing to set."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
     before = torch.get_num_threads()
     if n:
         torch.set_num_threads(n)
@@ -399,14 +414,29 @@ class IndexWriter:
     """
 
     def __init__(
-        self, store: Store, plan: IndexPlan, report: IndexReport, *, commit_every: int = 16
+        self,
+        store: Store,
+        plan: IndexPlan,
+        report: IndexReport,
+        *,
+        commit_every: int = 16,
+        events: EventFn | None = None,
     ) -> None:
+        if isinstance(commit_every, bool) or commit_every < 1:
+            raise bad_value("commit_every", commit_every, "a positive integer")
         self.store = store
         self.plan = plan
         self.report = report
         self.commit_every = commit_every
+        self.committed = 0  # rows written by this run so far
         self._pending: list[TrackRow] = []
         self._moved_from: list[int] = []
+        self._events = events
+        self._emit("planned", todo=len(plan.todo), skipped=report.skipped)
+
+    def _emit(self, kind: str, **facts: Any) -> None:
+        if self._events is not None:
+            self._events(kind, facts)
 
     def reuse(self, item: _Decoded) -> bool:
         """Keep stored vectors for an unchanged or moved file; False when none fit."""
@@ -443,10 +473,19 @@ class IndexWriter:
             self.commit()
 
     def commit(self) -> None:
+        if not self._pending and not self._moved_from:
+            return
+        self._emit("committing", rows=len(self._pending))
         self.store.upsert(self._pending)
         self.store.delete(self._moved_from)
+        self.committed += len(self._pending)
+        self._emit("committed", rows=len(self._pending), total=self.committed)
         self._pending.clear()
         self._moved_from.clear()
+
+    def handled(self, done: int, total: int, path: str) -> None:
+        """One file of the plan is handled (embedded, reused or failed)."""
+        self._emit("file", done=done, total=total, path=path)
 
     def finish(self, *, remove_missing: bool = True) -> None:
         """Commit what is left, drop files that disappeared, compact after changes."""
@@ -457,7 +496,9 @@ class IndexWriter:
             self.store.delete([s.id for s in stale])
             report.removed.extend(s.path for s in stale)
         if report.added or report.updated or report.removed or report.moved:
+            self._emit("compacting")
             self.store.compact()
+        self._emit("finished", committed=self.committed)
 
 
 def index_folder(
@@ -472,21 +513,23 @@ def index_folder(
     keep_windows: bool = True,
     model_threads: int | None = None,
     descriptors: bool = False,
+    events: EventFn | None = None,
 ) -> IndexReport:
     """Bring the store in line with the audio files below ``folder``.
 
     ``model_threads`` (default: cores - 1) caps torch's threads while decoding runs ahead in
     ``decode_workers`` threads, so the two overlap instead of competing for the same cores.
     ``descriptors`` adds tempo, key, mode and loudness per track (search filters need them;
-    they cost about 0.3 s of CPU per track, in the decode thread).
+    they cost about 0.3 s of CPU per track, in the decode thread). ``events`` receives the
+    run's phases (planned, file, committed, compacting, finished) as they happen.
     """
     started = time.perf_counter()
     report = IndexReport()
-    store.bind_model(model.identity, model.config.name, model.dim)
+    bind_model(store, model)
     threads = model_threads if model_threads is not None else _default_model_threads()
     with store.writing(), _torch_threads(threads):
         plan = plan_index(store, folder, report, descriptors=descriptors)
-        writer = IndexWriter(store, plan, report, commit_every=commit_every)
+        writer = IndexWriter(store, plan, report, commit_every=commit_every, events=events)
         sample_rate = model.config.sample_rate
         todo = plan.todo
         for done, item in enumerate(
@@ -503,6 +546,7 @@ def index_folder(
                 writer.fail(item.path, f"cannot embed: {exc}")
             finally:
                 item.samples = None
+                writer.handled(done, len(todo), item.path)
                 if progress is not None:
                     progress(done, len(todo), item.path)
         writer.finish(remove_missing=remove_missing)

@@ -9,12 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from melodex.errors import MelodexError
+from melodex.errors import MelodexError, ModelLoadError, ParameterError
 from melodex.library.backends import LibraryStore, as_location, open_existing, open_store
-from melodex.library.indexer import IndexReport, ProgressFn, index_folder
+from melodex.library.indexer import IndexReport, index_folder
+from melodex.library.mapping import pca_2d
 from melodex.library.search_index import sync_index
 from melodex.library.vector_index import VectorIndex
-from melodex.model import AudioEmbedding, JointModel, load_model
+from melodex.models import DEFAULT_MODEL, AudioEmbedding, JointModel, load_model
+from melodex.progress import ProgressFn
 from melodex.vocabulary import describe_vocabulary
 
 # What a Hit needs of a row (fetching every column, the track vector and tag scores too, took
@@ -26,6 +28,10 @@ HIT_COLUMNS = ("id", "path", "title", "artist", "album", "genre", "duration") + 
     "key",
     "mode",
 )
+
+
+#: Track ids are 63-bit (store.track_id).
+MAX_TRACK_ID = 0x7FFF_FFFF_FFFF_FFFF
 
 
 def default_library_path() -> Path | str:
@@ -55,6 +61,18 @@ class Hit:
     bpm: float | None = None
     key: str | None = None
     mode: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrackMap:
+    """Every track placed in 2-D (PCA of the stored vectors), as of one store version."""
+
+    store_version: int
+    explained_variance: list[float]
+    points: list[dict[str, Any]]  # id, x, y in [0, 1], title, artist
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,12 +121,29 @@ class Library:
     # -- parts, loaded lazily ----------------------------------------------------------------
     @property
     def model(self) -> JointModel:
+        """The model given, else the one the library was indexed with, else melodex-base."""
         if self._model is None:
             name = self._model_arg
-            if name is None and self.store_or_none() is not None and self.store_or_none().meta:
-                name = self.store_or_none().meta.get("model_name")
-            self._model = load_model(name or "melodex-base")
+            if name is None:
+                self._model = self._recorded_model()
+            else:
+                self._model = load_model(name)
         return self._model
+
+    def _recorded_model(self) -> JointModel:
+        """Load the model the store records (its source: a built-in name, a folder, a spec)."""
+        store = self.store_or_none()
+        meta = store.meta if store is not None else {}
+        if not meta:
+            return load_model(DEFAULT_MODEL)
+        source = meta.get("model_source") or meta.get("model_name") or DEFAULT_MODEL
+        try:
+            return load_model(source)
+        except ModelLoadError as exc:
+            raise ModelLoadError(
+                f"{self.path}: indexed with model {meta.get('model')} from {source}, which "
+                f"cannot be loaded now ({exc}); pass --model with that model's folder"
+            ) from exc
 
     def store_or_none(self) -> LibraryStore | None:
         if self._store is None:
@@ -259,6 +294,39 @@ class Library:
         emb = self._embedding(path)
         order = np.argsort(-emb.tag_scores, kind="stable")[:k]
         return [(self.model.tag_names[i], float(emb.tag_scores[i])) for i in order]
+
+    def resolve_track(self, text: str) -> int | str:
+        """A track named on a command line: a numeric id, unless a file of that name exists."""
+        if text.isascii() and text.isdigit() and not Path(text).exists():
+            value = int(text)
+            if value > MAX_TRACK_ID:
+                raise ParameterError(f"track id {text} is too large (ids are 63-bit)")
+            return value
+        return text
+
+    def track_map(self) -> TrackMap:
+        """Every track in 2-D: PCA of the stored vectors (an empty library gives no points)."""
+        store = self.store_or_none()
+        if store is not None:
+            store.refresh()
+        version = 0 if store is None else store.version
+        if store is None or len(store) == 0:
+            return TrackMap(store_version=version, explained_variance=[0.0, 0.0], points=[])
+        ids, vectors = store.vectors()
+        rows = {r["id"]: r for r in store.rows(columns=["id", "title", "artist"])}
+        coords, explained = pca_2d(vectors)
+        points = []
+        for tid, (x, y) in zip(ids.tolist(), coords.tolist(), strict=True):
+            r = rows.get(tid, {})
+            points.append(
+                {"id": tid, "x": round(x, 5), "y": round(y, 5),
+                 "title": r.get("title"), "artist": r.get("artist")}
+            )  # fmt: skip
+        return TrackMap(
+            store_version=version,
+            explained_variance=[round(float(v), 5) for v in explained],
+            points=points,
+        )
 
     # -- helpers -------------------------------------------------------------------------------
     def _search_vector(

@@ -181,14 +181,28 @@ class Store:
             )
         return meta
 
-    def bind_model(self, identity: str, name: str, dim: int) -> None:
-        """Record the model on first use; refuse a different one later (vectors would not mix)."""
+    def bind_model(
+        self,
+        identity: str,
+        name: str,
+        dim: int,
+        *,
+        source: str | None = None,
+        licence: str | None = None,
+    ) -> None:
+        """Record the model on first use; refuse a different one later (vectors would not mix).
+
+        ``source`` (a built-in name, a resolved folder, or a ``family:argument`` spec) is how
+        later commands load the same model without being told; ``licence`` is the weights'.
+        """
         if self.meta:
             if self.meta["model"] != identity:
                 raise StoreError(
                     f"{self.path}: indexed with model {self.meta['model']}, not {identity}; "
                     "use that model, or index into a new --db"
                 )
+            if source and not self.meta.get("model_source"):  # a library from before sources
+                self._write_meta({**self.meta, "model_source": source})
             return
         meta = {
             "format": STORE_FORMAT,
@@ -197,6 +211,10 @@ class Store:
             "dim": dim,
             "created": time.time(),
         }
+        meta.update({k: v for k, v in (("model_source", source), ("licence", licence)) if v})
+        self._write_meta(meta)
+
+    def _write_meta(self, meta: dict[str, Any]) -> None:
         tmp = self.path / (META_FILE + ".tmp")
         with self._write_errors("write the store metadata"):
             tmp.write_text(json.dumps(meta, indent=2) + "\n")
