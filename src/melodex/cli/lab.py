@@ -1,0 +1,166 @@
+"""Lab commands: train, finetune, fit-baseline, evaluate, compare."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from melodex.cli.app import app
+from melodex.cli.common import OverrideOption, err, errors, out, progress_bar, shown
+from melodex.cli.output import print_metric_tables
+
+
+def _print_train_result(result: Any) -> None:
+    if result.resumed_from:
+        out.print(f"resumed from {shown(result.resumed_from)}")
+    for split, metrics in result.metrics.items():
+        values = ", ".join(
+            f"{k} {metrics[k]:.3f}" for k in ("R@1", "R@5", "R@10", "median_rank") if k in metrics
+        )
+        out.print(f"{split}: {values}")
+    out.print(f"model: {shown(result.model_dir)}  (use with --model {shown(result.model_dir)})")
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="A YAML/JSON training config (see configs/).")],
+    overrides: OverrideOption = None,
+    resume: Annotated[bool, typer.Option(help="Resume from the run's last checkpoint.")] = True,
+) -> None:
+    """Train a joint model from a config; the result is a model folder the library can use."""
+    from melodex.lab.config import load_config
+    from melodex.lab.train import train as run
+
+    with errors():
+        cfg = load_config(config, overrides or [])
+        with progress_bar("caching features") as update:
+            result = run(cfg, resume=resume, progress=update, enable_progress_bar=True)
+    _print_train_result(result)
+
+
+@app.command()
+def finetune(
+    manifest: Annotated[
+        Path, typer.Argument(help="Your manifest (JSONL/Parquet) with train/valid splits.")
+    ],
+    name: Annotated[str, typer.Option(help="Run and model name.")] = "finetuned",
+    epochs: Annotated[int, typer.Option(min=1)] = 30,
+    output_dir: Annotated[Path, typer.Option("--output-dir")] = Path("runs"),
+    overrides: OverrideOption = None,
+) -> None:
+    """Adapt the heads of a model to your own manifest (frozen pretrained parts, cached features)."""
+    from importlib import resources
+
+    from melodex.lab.config import load_config
+    from melodex.lab.train import train as run
+
+    base = Path(str(resources.files("melodex") / "lab" / "finetune.yaml"))
+    sets = [
+        f"data.manifest={json.dumps(str(manifest))}",
+        f"name={json.dumps(name)}",
+        f"optim.epochs={epochs}",
+        f"output_dir={json.dumps(str(output_dir))}",
+    ]
+    with errors():
+        cfg = load_config(base, sets + (overrides or []))
+        with progress_bar("caching features") as update:
+            result = run(cfg, progress=update, enable_progress_bar=True)
+    _print_train_result(result)
+
+
+@app.command("fit-baseline")
+def fit_baseline_command(
+    kind: Annotated[str, typer.Argument(help="cca, wsabie or random.")],
+    manifest: Annotated[Path, typer.Argument(help="Manifest; its train split is used.")],
+    out_dir: Annotated[Path, typer.Argument(help="Where the model folder goes.")],
+    dim: Annotated[int, typer.Option(min=2)] = 64,
+) -> None:
+    """Fit a linear baseline (the two-branch seed's CCA/WSABIE) and save it as a model folder."""
+    from melodex.evaluate.fit import fit_manifest_baseline
+
+    with errors(), progress_bar("features", unit="tracks") as update:
+        model = fit_manifest_baseline(kind, manifest, name=out_dir.name, dim=dim, progress=update)
+        model.save(out_dir)
+    out.print(f"model: {shown(out_dir)}  (use with --model {shown(out_dir)})")
+
+
+@app.command()
+def evaluate(
+    manifest: Annotated[
+        Path, typer.Option("--manifest", help="The JSONL manifest to evaluate on.")
+    ],
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Model name or folder (repeatable; default melodex-base)."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="train, valid, test or all.")] = "test",
+    tasks: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task",
+            help="Task name, optionally with options: 'zeroshot:field=extra.form' (repeatable; "
+            "default: all of caption, track2text, tag, tag-all, zeroshot, triplets, artist, unseen).",
+        ),
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where results and figures go.")] = Path(
+        "eval"
+    ),
+    seed: Annotated[int, typer.Option(help="Seeds sampling and bootstrap intervals.")] = 0,
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="Embedding cache folder (default: the user cache dir)."),
+    ] = None,
+    projection: Annotated[str, typer.Option(help="Joint-space map: umap or pca.")] = "umap",
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG figures.")] = True,
+) -> None:
+    """Evaluate models on a manifest split: results.json, report.md and figures in --out."""
+    from melodex.evaluate.run import evaluate_models
+
+    with errors(), progress_bar("embedding", unit="tracks") as update:
+        done = evaluate_models(
+            models or [],
+            manifest,
+            split=split,
+            tasks=tasks,
+            out_dir=out_dir,
+            seed=seed,
+            cache_dir=cache,
+            projection=projection,
+            plots=plots,
+            progress=update,
+        )
+    for warning in done.warnings:
+        err.print(f"[yellow]{shown(warning)}[/yellow]")
+    print_metric_tables(list(done.results["models"].items()))
+    for name, entry in done.results["models"].items():
+        for f in entry["failures"]:
+            out.print(
+                f"[red]failed[/red] {shown(name)}: {shown(f['id'])}: {shown(f['reason'])}",
+                highlight=False,
+            )
+    out.print(f"results: {shown(done.results_path)}  report: {shown(done.report_path)}")
+
+
+@app.command()
+def compare(
+    results: Annotated[
+        list[Path], typer.Argument(help="results.json files of `melodex evaluate`.")
+    ],
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown.")] = False,
+) -> None:
+    """Compare evaluation results side by side, task by task."""
+    from melodex.evaluate.report import compare as compare_md
+    from melodex.evaluate.report import load_results
+
+    with errors():
+        if markdown:
+            print(compare_md(results), end="")
+            return
+        runs = []
+        for i, path in enumerate(results, start=1):
+            for name, entry in load_results(path)["models"].items():
+                runs.append((f"{name} ({i}: {path.parent.name or path.name})", entry))
+    print_metric_tables(runs)

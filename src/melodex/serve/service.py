@@ -1,0 +1,154 @@
+"""The library behind the API: read-only, with the locks and gates its requests need."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from melodex.errors import MelodexError
+from melodex.library.library import Description, Hit, Library
+from melodex.library.store import Store
+from melodex.serve.errors import ApiError
+from melodex.serve.models import MapOut
+
+
+@dataclass
+class ServeConfig:
+    """What ``melodex serve`` runs with; every limit is here, with its default."""
+
+    db: str | Path | None = None  # a library folder or chroma://HOST:PORT/COLLECTION
+    model: Any = None  # a model name or folder, a JointModel, or None (the library's)
+    token: str | None = None
+    max_upload_bytes: int = 50 * 1024 * 1024
+    decode_timeout: float = 30.0
+    max_clip_seconds: float = 600.0
+    max_heavy: int = 2  # describe uploads and map builds running at once; more get 503
+    max_queries: int = 32  # search/similar/track requests running at once; more get 503
+
+
+class Gate:
+    """A non-blocking semaphore: a request past the limit gets 503 at once instead of queueing."""
+
+    def __init__(self, limit: int, what: str) -> None:
+        self._sem = threading.BoundedSemaphore(limit) if limit > 0 else None
+        self.limit, self.what = limit, what
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        if self._sem is None or not self._sem.acquire(blocking=False):
+            raise ApiError(
+                503,
+                "busy",
+                f"the server is busy ({self.limit} {self.what} requests running); retry shortly",
+                {"Retry-After": "1"},
+            )
+        try:
+            yield
+        finally:
+            self._sem.release()
+
+
+class LibraryService:
+    """The library behind the API, read-only, with the locks its in-memory index needs.
+
+    Two ``Library`` objects share one model: one answers text/track queries and holds the
+    search index, the other embeds and describes uploads, so a slow describe never holds up
+    searches.
+    """
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.queries = Library(config.db, model=config.model)
+        self.model = self.queries.model  # loaded now, not on the first request
+        self.describer = Library(self.queries.path, model=self.model)
+        self.path = self.queries.path
+        self.query_lock = threading.Lock()
+        self.describe_lock = threading.Lock()
+        self._map: MapOut | None = None
+        self.light = Gate(config.max_queries, "query")
+        self.heavy = Gate(config.max_heavy, "heavy")
+
+    def scrub(self, message: str) -> str:
+        """Error messages without the library's folder (clients see ids, never paths)."""
+        return message.replace(str(self.path), "<library>")
+
+    # -- under query_lock ----------------------------------------------------------------
+    def _store(self) -> Store | None:
+        store = self.queries.store_or_none()
+        if store is not None:
+            store.refresh()
+        return store
+
+    def count(self) -> tuple[int, int, str | None]:
+        """(tracks, store version, index kind or None) as of now."""
+        with self.query_lock:
+            store = self._store()
+            if store is None or len(store) == 0:
+                return 0, 0 if store is None else store.version, None
+            return len(store), store.version, self.queries.index_kind
+
+    def search(
+        self, text: str, k: int, *, bpm: str | None = None, key: str | None = None
+    ) -> list[Hit]:
+        with self.query_lock:
+            if not self._has_tracks():
+                return []
+            return self.queries.search(text, k=k, bpm=bpm, key=key)
+
+    def _has_tracks(self) -> bool:
+        """Whether the library holds tracks; the store is refreshed only when it looks empty
+        (``Library`` refreshes it on every query anyway, so this costs nothing per query)."""
+        store = self.queries.store_or_none()
+        if store is None:
+            return False
+        if len(store) == 0:
+            store.refresh()
+        return len(store) > 0
+
+    def row(self, track_id: int, columns: list[str]) -> dict[str, Any]:
+        with self.query_lock:
+            store = self._store()
+            rows = store.rows([track_id], columns=columns) if store is not None else []
+        if not rows:
+            raise ApiError(404, "not_found", f"no track with id {track_id}")
+        return rows[0]
+
+    def similar(self, track_id: int, k: int) -> list[Hit]:
+        with self.query_lock:
+            if self._has_tracks():
+                try:
+                    return self.queries.similar(track_id, k=k)
+                except MelodexError:
+                    pass  # below: a 404 when the id is unknown, else the library's own error
+        self.row(track_id, ["id"])
+        with self.query_lock:
+            return self.queries.similar(track_id, k=k)
+
+    def track_map(self) -> MapOut:
+        """The library's 2-D map, cached per store version."""
+        with self.query_lock:
+            store = self._store()
+            version = 0 if store is None else store.version
+            cached = self._map
+            if cached is not None and cached.store_version == version:
+                return cached
+            found = self.queries.track_map()
+        points = [{**p, "id_str": str(p["id"])} for p in found.points]
+        result = MapOut.model_validate({**found.to_json(), "points": points})
+        self._map = result
+        return result
+
+    def describe(self, wav: Path, k: int) -> Description:
+        """Embed and describe under the describe lock; find similar tracks in the query
+        library's index, so the server holds one index (at 1M tracks, ~0.8 GB each)."""
+        with self.describe_lock:
+            emb = self.describer.embed(wav)
+            desc = self.describer.describe(wav, k=k, similar=False, embedding=emb)
+        with self.query_lock:
+            if self._has_tracks():
+                desc.similar = self.queries.nearest(emb.vector, k=k)
+        return desc
