@@ -1,6 +1,6 @@
 # The README's two commands: `make demo` (set up, then index and search a rendered music set)
 # and `make test` (set up, then run the test suite). Both are safe to run again.
-.PHONY: setup demo test lint bench results
+.PHONY: setup demo test test-fast lint bench results
 
 setup:
 	@bash scripts/setup.sh
@@ -8,11 +8,16 @@ setup:
 demo: setup
 	.venv/bin/melodex demo
 
+# Everything but the `slow` tests (CI runs this): about 8 min on 2 cores.
 test: setup
 	.venv/bin/python -m pytest -q
 
+# The fast tier for your own loop: no real model, Ray, Chroma, browser or training (< 1 min).
+test-fast: setup
+	.venv/bin/python -m pytest -q -x --fast
+
 lint: setup
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports
 
 bench: setup
 	.venv/bin/python bench/bench_indexing.py

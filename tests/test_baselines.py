@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-import melodex.evaluate.baselines as bl  # first: registers the "linear-projection" architecture
+import melodex.evaluate.baselines as bl
 from melodex.errors import ModelLoadError
-from melodex.model import ModelConfig, load_model, write_model_folder
+from melodex.models import ModelConfig, load_model
+from melodex.models.folder import write_model_folder
 
 
 def two_views(n, rho, fa, ft, seed):
@@ -243,6 +244,7 @@ def test_model_saves_and_reloads_with_identical_vectors(tmp_path, kind):
     )
 
 
+@pytest.mark.heavy  # real musicnn
 def test_model_with_real_extractors_encodes_and_reloads(tmp_path, features):
     A, T = synthetic_features()
     model = bl.fit_baseline("cca", A, T, name="cca-real", dim=8, features=features)
@@ -271,6 +273,7 @@ def test_model_with_real_extractors_encodes_and_reloads(tmp_path, features):
     np.testing.assert_array_equal(again.encode_audio([w.astype(np.float32) for w in waves]), audio)
 
 
+@pytest.mark.heavy  # the real sentence encoder
 def test_extractor_size_mismatch_is_a_clear_error(features):
     A, T = two_views(100, [0.9], fa=6, ft=5, seed=10)
     model = bl.fit_baseline("random", A, T, name="small", dim=3, features=features)

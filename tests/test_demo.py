@@ -19,6 +19,8 @@ from melodex.data import demo, render  # noqa: E402
 from melodex.data.manifest import read_manifest, write_manifest  # noqa: E402
 from melodex.errors import MelodexError  # noqa: E402
 
+pytestmark = pytest.mark.heavy  # fluidsynth renders
+
 SECONDS = 8.0
 ARGS = {"n_tracks": 4, "seconds": SECONDS, "seed": 3, "formats": ("flac", "mp3")}
 
@@ -27,7 +29,7 @@ ARGS = {"n_tracks": 4, "seconds": SECONDS, "seed": 3, "formats": ("flac", "mp3")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     calls = []
-    manifest = demo.build_demo(out, progress=lambda d, t: calls.append((d, t)), **ARGS)
+    manifest = demo.build_demo(out, progress=lambda d, t, _note: calls.append((d, t)), **ARGS)
     assert calls[0] == (0, 4) and calls[-1] == (4, 4)
     return manifest
 
@@ -112,7 +114,7 @@ def test_same_seed_gives_the_same_manifest_and_resume_renders_only_what_is_missi
     (copy / victim["audio"]).unlink()
     others = {p.name: p.stat().st_mtime_ns for p in (copy / "audio").iterdir()}
     calls = []
-    manifest = demo.build_demo(copy, progress=lambda d, t: calls.append((d, t)), **ARGS)
+    manifest = demo.build_demo(copy, progress=lambda d, t, _note: calls.append((d, t)), **ARGS)
     assert calls == [(3, 4), (4, 4)]
     assert manifest.read_bytes() == built.read_bytes()
     assert (copy / victim["audio"]).is_file()

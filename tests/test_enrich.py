@@ -202,7 +202,9 @@ def fake_llm():
     FakeLLM.mode, FakeLLM.failures_left = "ok", 0
     FakeLLM.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeLLM)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

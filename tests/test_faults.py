@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 
 from melodex.audio import frame_windows, load_audio, probe, select_windows
 from melodex.cli import app
-from melodex.encoders.musicnn import MUSICNN_SR, WINDOW_SAMPLES
+from melodex.encoders.musicnn import MUSICNN_SR
 from melodex.errors import AudioDecodeError, StoreError
 from melodex.library.indexer import _decode, embed_item, file_hash, window_count
 from melodex.library.library import Library
@@ -220,9 +220,9 @@ def _check_rows(store: Store, good: set[str]) -> None:
 
 
 def test_bad_files_fail_with_reasons_and_good_ones_index(
-    faults: FaultFolder, tmp_path: Path, base_model
+    faults: FaultFolder, tmp_path: Path, toy_model
 ) -> None:
-    lib = Library(tmp_path / "db", model=base_model)
+    lib = Library(tmp_path / "db", model=toy_model)
     report = lib.index(faults.root)
     assert sorted(report.added) == sorted(faults.good)
     _check_report(report.failed, faults)
@@ -238,7 +238,7 @@ def test_bad_files_fail_with_reasons_and_good_ones_index(
     assert Store(tmp_path / "db").find_path(caf)["path"] == caf
 
     # running again changes nothing and reports the same failures
-    again = Library(tmp_path / "db", model=base_model).index(faults.root)
+    again = Library(tmp_path / "db", model=toy_model).index(faults.root)
     assert (again.added, again.updated, again.removed, again.skipped) == (
         [],
         [],
@@ -249,11 +249,14 @@ def test_bad_files_fail_with_reasons_and_good_ones_index(
     _check_rows(Store(tmp_path / "db"), faults.good)
 
 
-def test_cli_reports_each_bad_file_and_never_crashes(faults: FaultFolder, tmp_path: Path) -> None:
+@pytest.mark.heavy
+def test_cli_reports_each_bad_file_and_never_crashes(
+    faults: FaultFolder, tmp_path: Path, toy_model_dir: Path
+) -> None:
     """Text output then JSON output, with a strict UTF-8 stdout (a desktop terminal's locale)."""
     db = str(tmp_path / "db")
     strict = {"PYTHONIOENCODING": "utf-8:strict"}
-    res = _cli("index", str(faults.root), "--db", db, env=strict)
+    res = _cli("index", str(faults.root), "--db", db, "--model", str(toy_model_dir), env=strict)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Traceback" not in res.stderr
     assert f"{len(faults.good)} indexed" in res.stdout
@@ -281,7 +284,10 @@ def test_cli_reports_each_bad_file_and_never_crashes(faults: FaultFolder, tmp_pa
     assert "song [live].wav" in table.stdout and "caf\\xe9.wav" in table.stdout
 
 
-def test_unreadable_file_and_folder_are_reported(tmp_path: Path, base_model) -> None:
+@pytest.mark.heavy
+def test_unreadable_file_and_folder_are_reported(
+    tmp_path: Path, toy_model, toy_model_dir: Path
+) -> None:
     """chmod 000 on a file and on a folder. Root reads them anyway, so as root the indexer runs
     under setpriv without the capabilities that bypass file permissions (CAP_DAC_OVERRIDE,
     CAP_DAC_READ_SEARCH): the same kernel checks a normal user meets."""
@@ -298,13 +304,14 @@ def test_unreadable_file_and_folder_are_reported(tmp_path: Path, base_model) -> 
     locked.chmod(0)
     try:
         if os.geteuid() != 0:
-            report = Library(tmp_path / "db", model=base_model).index(music)
+            report = Library(tmp_path / "db", model=toy_model).index(music)
             added, failed = report.added, dict(report.failed)
         else:
             if shutil.which("setpriv") is None:
                 pytest.skip("running as root, which ignores chmod 000, and setpriv is missing")
             cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable]
             cmd += ["-m", "melodex", "index", str(music), "--db", str(tmp_path / "db"), "--json"]
+            cmd += ["--model", str(toy_model_dir)]
             res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
             assert res.returncode == 0, res.stderr[-3000:]
             summary = json.loads(res.stdout)
@@ -371,25 +378,24 @@ def test_window_count_is_frame_windows_count() -> None:
             assert window_count(n, window) == len(frame_windows(np.zeros(n), window=window))
 
 
-def test_long_file_read_by_windows_equals_full_decode(tmp_path: Path, base_model) -> None:
+def test_long_file_read_by_windows_equals_full_decode(tmp_path: Path, toy_model) -> None:
     """Below the decoder's limit, the seek path (forced by a low threshold) gives the same
     vectors as decoding the whole file; at the model's rate bit for bit, and after resampling
     up to the resampler's ripple at the window edges."""
-    assert round(base_model.config.window_seconds * base_model.config.sample_rate) == (
-        WINDOW_SAMPLES
-    )
+    model = toy_model
+    window, rate = model.window_samples, model.sample_rate
     signal_ = tone_piece(3, 75.0, kind="organ")
     for path, exact in (
-        (write_audio(tmp_path / "native.wav", signal_, sr=MUSICNN_SR), True),
+        (write_audio(tmp_path / "native.wav", signal_, sr=rate), True),
         (write_audio(tmp_path / "resampled.flac", signal_, sr=44100), False),
     ):
-        item = _decode(str(path), MUSICNN_SR, long_seconds=30.0)
+        item = _decode(str(path), rate, long_seconds=30.0)
         assert item.samples is None and item.info is not None and item.error is None
-        long_row = embed_item(base_model, item)
-        full = base_model.embed_waveform(load_audio(path, sr=MUSICNN_SR))
-        n = len(frame_windows(load_audio(path, sr=MUSICNN_SR), window=WINDOW_SAMPLES))
-        assert n > base_model.config.max_windows  # windows really were skipped
-        expected_starts = select_windows(n, max_windows=8) * WINDOW_SAMPLES / MUSICNN_SR
+        long_row = embed_item(model, item)
+        full = model.embed_waveform(load_audio(path, sr=rate))
+        n = len(frame_windows(load_audio(path, sr=rate), window=window))
+        assert n > model.config.max_windows  # windows really were skipped
+        expected_starts = select_windows(n, max_windows=8) * window / rate
         np.testing.assert_allclose(long_row.window_starts, expected_starts, rtol=1e-6)
         np.testing.assert_allclose(long_row.window_starts, full.window_starts)
         assert abs(long_row.duration - full.duration) < 1e-3
@@ -416,7 +422,7 @@ def _write_long_flac(path: Path, hours: float, sr: int = 2000) -> None:
             f.write(y)
 
 
-def test_ten_hour_file_is_indexed(tmp_path: Path, base_model) -> None:
+def test_ten_hour_file_is_indexed(tmp_path: Path, toy_model) -> None:
     """A 10-hour file (over the decoder's 3-hour limit per call) is indexed from the windows the
     model uses, at their real times in the file; a cut copy fails with the reason."""
     music = tmp_path / "music"
@@ -427,7 +433,9 @@ def test_ten_hour_file_is_indexed(tmp_path: Path, base_model) -> None:
     damaged = path.read_bytes()
     (music / "cut-archive.flac").write_bytes(damaged[: len(damaged) // 3])
 
-    lib = Library(tmp_path / "db", model=base_model)
+    model = toy_model
+    window, rate = model.window_samples, model.sample_rate
+    lib = Library(tmp_path / "db", model=model)
     report = lib.index(music)
     assert sorted(report.added) == [str(path), str(music / "short.flac")]
     assert [p for p, _ in report.failed] == [str(music / "cut-archive.flac")]
@@ -435,15 +443,17 @@ def test_ten_hour_file_is_indexed(tmp_path: Path, base_model) -> None:
 
     row = lib.store.find_path(str(path))
     assert row["duration"] == 36000.0
-    n = window_count(36000 * MUSICNN_SR, WINDOW_SAMPLES)
-    chosen = select_windows(n, max_windows=base_model.config.max_windows)
+    n = window_count(36000 * rate, window)
+    chosen = select_windows(n, max_windows=model.config.max_windows)
     starts = np.asarray(row["window_starts"])
-    np.testing.assert_allclose(starts, chosen * WINDOW_SAMPLES / MUSICNN_SR, rtol=1e-6)
+    np.testing.assert_allclose(starts, chosen * window / rate, rtol=1e-6)
     assert starts[-1] > 9 * 3600  # the last window is in the last hour
     windows = np.asarray(row["window_vectors"], np.float32)
     for start, stored in zip(starts, windows, strict=True):
-        direct = load_audio(path, sr=MUSICNN_SR, offset=float(start), duration=2.992)
-        vec = base_model.embed_waveform(direct).window_vectors[0]
+        direct = load_audio(
+            path, sr=rate, offset=float(start), duration=model.config.window_seconds
+        )
+        vec = model.embed_waveform(direct).window_vectors[0]
         np.testing.assert_allclose(stored, vec, atol=1e-5)
     hit = next(h for h in lib.search("a slow sine tone", k=2) if h.path == str(path))
     assert hit.duration == 36000.0 and hit.segment_start in set(starts.tolist())
@@ -505,49 +515,119 @@ def _check_whole_batches(db: Path, total: int, *, base: int = 0, batch: int = 16
     return n
 
 
-@pytest.mark.parametrize("kills", [20])
-def test_sigkilled_indexer_resumes_to_the_same_store(
-    kills: int, tmp_path: Path, base_model
-) -> None:
-    """`melodex index` killed with SIGKILL again and again, then run to the end, leaves exactly
-    the store one clean run makes: same tracks, content hashes, vectors, window vectors, tag
-    scores and durations, nothing lost or duplicated. Most kills come after a random delay
-    (seeded: startup, scanning, embedding, committing, compacting), every fourth as soon as the
-    store has grown (in the middle of a run); after each, the store holds whole batches only."""
-    music = tmp_path / "music"
-    _music(music, 24, seconds=3.0)
-    Library(tmp_path / "clean", model=base_model).index(music)
-    clean = _contents(tmp_path / "clean")
+def _index_cmd(music: Path, db: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "melodex", "index", str(music), "--db", str(db), *extra]
 
-    db = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "melodex", "index", str(music), "--db", str(db)]
-    rng = random.Random(1729)
-    killed = 0
-    for round_ in range(kills):
-        before = _check_whole_batches(db, total=24)
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            if round_ % 4 != 1:
-                proc.wait(timeout=rng.uniform(0.3, 4.0))
-            else:
-                deadline = time.monotonic() + 60
-                while proc.poll() is None and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                    if (db / "tracks.lance").exists() and len(Store(db)) > before:
-                        break
-        except subprocess.TimeoutExpired:
-            pass
+
+def _event_stream(proc: subprocess.Popen) -> Iterator[dict]:
+    """The indexer's events (``--events``: JSON lines on stderr) as they come."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith('{"event"'):
+            yield json.loads(line)
+
+
+def _phase_of(events: list[dict]) -> str:
+    """Where a run was when it died, from the last event it emitted."""
+    if not events:
+        return "startup"
+    kind = events[-1]["event"]
+    return {"planned": "embedding", "file": "embedding", "committed": "between batches"}.get(
+        kind, kind
+    )
+
+
+BATCH = 2  # rows per atomic commit in the kill test: many commits, so many kill points
+
+
+def _kill_round(cmd: list[str], target: tuple[str, int], rng: random.Random) -> list[dict]:
+    """Run the indexer, kill it with SIGKILL at ``target`` (an event kind and its count; or
+    ("startup", 0): after a short seeded delay), and return every event it emitted."""
+    proc = subprocess.Popen(
+        [*cmd, "--events", "--commit-every", str(BATCH)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    events: list[dict] = []
+    kind, count = target
+    try:
+        if kind == "startup":
+            time.sleep(rng.uniform(0.0, 0.3))
+        else:
+            for event in _event_stream(proc):
+                events.append(event)
+                if event["event"] == kind and sum(e["event"] == kind for e in events) == count:
+                    break
+        assert proc.poll() is None, f"the run ended before its kill at {target}"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
         if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            killed += 1
-        proc.wait()
-    assert killed >= kills // 2, f"only {killed} of {kills} runs were still going when killed"
-    _check_whole_batches(db, total=24)
+            proc.kill()
+        rest = proc.communicate(timeout=60)[1] or ""
+    assert proc.returncode == -signal.SIGKILL, f"kill at {target} did not land: {proc.returncode}"
+    if kind == "startup":  # what it managed to emit before the kill
+        events = [json.loads(x) for x in rest.splitlines() if x.startswith('{"event"')]
+    return events
 
-    done = Library(db, model=base_model).index(music)  # the same code the CLI runs
+
+@pytest.mark.heavy
+def test_sigkilled_indexer_resumes_to_the_same_store(tmp_path: Path, toy_model) -> None:
+    """`melodex index` killed with SIGKILL 20 times, at points read from its own progress events
+    (before its first event, while embedding, while a batch is being written, between batches,
+    while compacting), each kill landing in a live run; then run to the end, it leaves
+    exactly the store one clean run makes: same tracks, content hashes, vectors, window vectors,
+    tag scores and durations, nothing lost or duplicated. After each kill the store holds whole
+    batches only. Compaction happens once a run has embedded everything, so before each
+    compacting kill two more files arrive (the clean run indexes the same final folder)."""
+    music, late = tmp_path / "music", tmp_path / "late"
+    _music(music, 128, seconds=1.0, exts=(".flac", ".wav"))
+    _music(late, 8, seconds=1.0, prefix="late", exts=(".flac", ".wav"))
+    late_files = sorted(late.rglob("*.*"))
+    db = tmp_path / "killed"
+    cmd = _index_cmd(music, db)
+    # the library exists and records the toy model, so the child processes load it
+    Store(db, create=True).bind_model(
+        toy_model.identity, toy_model.config.name, toy_model.dim, source=toy_model.source
+    )
+    rng = random.Random(1729)
+    plan = ["startup"] * 3 + ["embedding"] * 4 + ["committing"] * 4 + ["between batches"] * 5
+    rng.shuffle(plan)
+    plan += ["compacting"] * 4
+    landed: dict[str, int] = {}
+    for phase in plan:
+        stored = len(Store(db)) if (db / "tracks.lance").exists() else 0
+        present = len(list(music.rglob("*.*")))
+        if phase == "compacting":
+            for src in late_files[:2]:
+                shutil.move(src, music / "sub0" / src.name)
+            late_files = late_files[2:]
+            present += 2
+        assert present - stored >= (2 if phase == "compacting" else 8), "no work left to kill"
+        if phase == "startup":
+            target = ("startup", 0)
+        elif phase == "embedding":  # a file event that does not fill a batch
+            target = ("file", rng.choice([1, 3]))
+        elif phase == "committing":  # a batch's atomic write has started
+            target = ("committing", rng.randint(1, 2))
+        elif phase == "between batches":
+            target = ("committed", rng.randint(1, 2))
+        else:
+            target = ("compacting", 1)
+        events = _kill_round(cmd, target, rng)
+        seen = _phase_of(events)
+        landed[seen] = landed.get(seen, 0) + 1
+        n = _check_whole_batches(db, total=present, batch=BATCH)
+        assert n >= stored, "a kill lost committed tracks"
+    print(f"kills by phase: {landed}")
+    assert sum(landed.values()) == 20
+    assert set(landed) >= {"startup", "embedding", "committing", "between batches", "compacting"}
+
+    done = Library(db).index(music)  # the same code the CLI runs, with the recorded model
     assert done.failed == []
-    assert _contents(db) == clean
-    assert len(Store(db)) == 24
+    Library(tmp_path / "clean", model=toy_model).index(music)
+    assert _contents(db) == _contents(tmp_path / "clean")
+    assert len(Store(db)) == 136
 
 
 # --------------------------------------------------------------------------- a full disk
@@ -585,7 +665,8 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
     return apply
 
 
-def test_full_disk_fails_clearly_and_keeps_committed_tracks(tmp_path: Path, base_model) -> None:
+@pytest.mark.heavy
+def test_full_disk_fails_clearly_and_keeps_committed_tracks(tmp_path: Path, toy_model) -> None:
     """The library on a 4 MB tmpfs, filled up but for ~60 KB (room for one commit of 16 tracks,
     about 36 KB), is indexed by `melodex index`: it stops with a clear error naming the library and
     "no space left on device" (exit code 1, no traceback); the store still opens and reads with
@@ -604,7 +685,7 @@ def test_full_disk_fails_clearly_and_keeps_committed_tracks(tmp_path: Path, base
         small.mkdir(exist_ok=True)
     db = small / "db"
     try:
-        lib = Library(db, model=base_model)
+        lib = Library(db, model=toy_model)
         lib.index(first)
         assert len(lib) == 5
         cmd = [sys.executable, "-m", "melodex", "index", str(more), "--db", str(db)]
@@ -633,10 +714,10 @@ def test_full_disk_fails_clearly_and_keeps_committed_tracks(tmp_path: Path, base
         if mounted:
             assert 5 < n < 53  # some batches of the failing run committed, not all
             with pytest.raises(StoreError, match=f"{re.escape(str(db))}: .*{cause}"):
-                Library(db, model=base_model).index(more)
+                Library(db, model=toy_model).index(more)
             assert _check_whole_batches(db, total=53, base=5) >= n
             filler.unlink()
-        lib = Library(db, model=base_model)
+        lib = Library(db, model=toy_model)
         report = lib.index(more)
         assert report.failed == [] and len(lib) == 53
         _check_whole_batches(db, total=53, base=5)
@@ -648,8 +729,9 @@ def test_full_disk_fails_clearly_and_keeps_committed_tracks(tmp_path: Path, base
 # --------------------------------------------------------------------------- readers during writes
 
 
-def test_search_while_another_process_indexes(tmp_path: Path, base_model) -> None:
-    """A `melodex index` child commits 32 tracks in two batches while this process searches without
+@pytest.mark.heavy
+def test_search_while_another_process_indexes(tmp_path: Path, toy_model) -> None:
+    """A `melodex index` child commits 32 tracks in four batches while this process searches without
     pause: no search fails, every hit is a complete row whose score is the final one (a track is
     seen whole or not at all), the hit count never shrinks, and the last search sees them all."""
     music = tmp_path / "music"
@@ -659,7 +741,7 @@ def test_search_while_another_process_indexes(tmp_path: Path, base_model) -> Non
         (later / path.name).parent.mkdir(parents=True, exist_ok=True)
         path.rename(later / path.name)
     db = tmp_path / "db"
-    lib = Library(db, model=base_model)
+    lib = Library(db, model=toy_model)
     lib.index(music)  # the library exists, with 8 tracks
     for path in tracks[8:]:
         (later / path.name).rename(path)
@@ -667,10 +749,10 @@ def test_search_while_another_process_indexes(tmp_path: Path, base_model) -> Non
     assert len(lib.search(query, k=100)) == 8
     all_paths = {str(p) for p in tracks}
 
-    reader = Library(db, model=base_model)
+    reader = Library(db, model=toy_model)
     seen: list[tuple[int, float, str, int]] = []  # (id, score, path, round)
     counts: list[int] = []
-    cmd = [sys.executable, "-m", "melodex", "index", str(music), "--db", str(db)]
+    cmd = [*_index_cmd(music, db), "--commit-every", "8"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         while proc.poll() is None:

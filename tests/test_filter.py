@@ -197,6 +197,7 @@ def test_default_model_on_rendered_clips(demo6, base_model):
     assert everything.kept == [] and len(everything.dropped) == len(items)
 
 
+@pytest.mark.heavy  # renders and embeds with the real model
 def test_cli_filter(demo6, tmp_path, monkeypatch, capsys):
     from melodex.cli import main
 

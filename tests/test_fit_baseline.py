@@ -9,7 +9,9 @@ import pytest
 
 from melodex.data.demo import build_demo
 from melodex.data.manifest import read_manifest, write_manifest
-from melodex.model import load_model
+from melodex.models import load_model
+
+pytestmark = pytest.mark.heavy  # real musicnn features
 
 
 @pytest.mark.parametrize("kind", ["cca", "random"])

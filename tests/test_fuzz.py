@@ -27,9 +27,10 @@ from melodex.cli import app
 from melodex.data.manifest import SPLITS, TEXT_KINDS, read_manifest, validate_item
 from melodex.errors import MelodexError
 from melodex.library.store import decode_path, encode_path
+from tests.conftest import examples
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -187,7 +188,7 @@ def test_parquet_manifest_of_random_bytes(tmp_path: Path, data: bytes) -> None:
 # --------------------------------------------------------------------------- stored paths
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(raw=st.binary(min_size=1, max_size=64).filter(lambda b: b"\0" not in b))
 def test_any_file_name_round_trips_through_the_store_encoding(raw: bytes) -> None:
     """File names are any bytes but NUL; stored paths must be valid UTF-8 and come back equal."""
@@ -247,6 +248,7 @@ def argument_lists(draw: st.DrawFn) -> list[str]:
     return [*path, *tokens]
 
 
+@pytest.mark.heavy  # CLI subprocesses
 @FUZZ
 @given(args=argument_lists())
 def test_cli_never_shows_a_traceback(tmp_path: Path, args: list[str]) -> None:
@@ -283,7 +285,7 @@ def test_cli_fuzz_reaches_every_command() -> None:
     ("args", "message"),
     [
         (["search", "x", "--bpm", "abc"], "bpm"),
-        (["similar", "123456789012345678901234567890"], "no library here"),
+        (["similar", "123456789012345678901234567890"], "too large (ids are 63-bit)"),
         (["tag", "~nosuchuser0.mp3"], "~nosuchuser0.mp3: file not found"),  # a literal ~name
         (["info", "--db", "~nosuchuser0/db"], "~nosuchuser0/db: no library here"),
         (["search", "x", "--model", "~nosuchuser0/m"], "no model '~nosuchuser0/m'"),

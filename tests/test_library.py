@@ -45,9 +45,9 @@ def music(tmp_path: Path) -> Path:
 
 
 def test_index_reports_bad_files_and_indexes_the_rest(
-    music: Path, tmp_path: Path, base_model
+    music: Path, tmp_path: Path, toy_model
 ) -> None:
-    lib = Library(tmp_path / "db", model=base_model)
+    lib = Library(tmp_path / "db", model=toy_model)
     calls = []
     report = lib.index(music, progress=lambda done, total, path: calls.append((done, total)))
     assert len(report.added) == 6
@@ -61,13 +61,18 @@ def test_index_reports_bad_files_and_indexes_the_rest(
     assert by_name["track01.ogg"]["title"] == "Track 1"
     assert by_name["track02.mp3"]["artist"] == "Artist 2"
     assert abs(by_name["track00.flac"]["duration"] - 7.0) < 0.2
-    assert (
-        len(by_name["track00.flac"]["window_vectors"]) == 2
-    )  # 7 s = 2 full 3-s windows + 1 s dropped
+    assert len(by_name["track00.flac"]["window_vectors"]) == 7  # the toy model's 1-s windows
 
 
-def test_reindex_is_incremental(music: Path, tmp_path: Path, base_model) -> None:
+def test_real_model_windows(music: Path, tmp_path: Path, base_model) -> None:
     lib = Library(tmp_path / "db", model=base_model)
+    lib.index(music / "sub0")
+    row = lib.store.find_path(str(music / "sub0" / "track00.flac"))
+    assert len(row["window_vectors"]) == 2  # 7 s = 2 full 3-s windows + 1 s dropped
+
+
+def test_reindex_is_incremental(music: Path, tmp_path: Path, toy_model) -> None:
+    lib = Library(tmp_path / "db", model=toy_model)
     lib.index(music)
     before = {
         r["path"]: np.asarray(r["vector"]) for r in lib.store.rows(columns=["path", "vector"])
@@ -92,8 +97,8 @@ def test_reindex_is_incremental(music: Path, tmp_path: Path, base_model) -> None
     assert float(after[str(changed)] @ before[str(changed)]) < 0.9999
 
 
-def test_queries_and_json_contract(music: Path, tmp_path: Path, base_model) -> None:
-    lib = Library(tmp_path / "db", model=base_model)
+def test_queries_and_json_contract(music: Path, tmp_path: Path, toy_model) -> None:
+    lib = Library(tmp_path / "db", model=toy_model)
     lib.index(music)
     hits = lib.search("organ", k=3)
     assert [h.rank for h in hits] == [1, 2, 3]
@@ -102,7 +107,7 @@ def test_queries_and_json_contract(music: Path, tmp_path: Path, base_model) -> N
     assert keys <= set(hits[0].to_json())
     # the same vectors ranked by brute force give the same order
     ids, vectors = lib.store.vectors()
-    brute = ids[np.argsort(-(vectors @ base_model.encode_text("organ")))][:3]
+    brute = ids[np.argsort(-(vectors @ toy_model.encode_text("organ")), kind="stable")][:3]
     assert [h.id for h in hits] == list(brute)
 
     target = music / "sub0" / "track02.mp3"
@@ -123,12 +128,41 @@ def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
     )
 
 
-def test_cli_search_json(music: Path, tmp_path: Path) -> None:
+@pytest.mark.heavy  # CLI subprocesses
+def test_cli_search_json(music: Path, tmp_path: Path, toy_model_dir: Path) -> None:
+    """A library indexed with a model folder is searched later without --model: it records
+    where its model came from. The index runs as a real `melodex` process; the later commands
+    in-process (CliRunner), each with a new Library as a new process would have."""
+    from typer.testing import CliRunner
+
+    from melodex.cli import app
+
     db = tmp_path / "db"
-    assert _cli("index", str(music), "--db", str(db)).returncode == 0
-    res = _cli("search", "solo piano", "-k", "2", "--db", str(db), "--json")
-    assert res.returncode == 0, res.stderr
+    indexed = _cli("index", str(music), "--db", str(db), "--model", str(toy_model_dir))
+    assert indexed.returncode == 0, indexed.stderr
+    runner = CliRunner()
+    res = runner.invoke(app, ["search", "solo piano", "-k", "2", "--db", str(db), "--json"])
+    assert res.exit_code == 0, res.output
     hits = json.loads(res.stdout)
     assert len(hits) == 2 and hits[0]["rank"] == 1 and hits[0]["path"].startswith(str(music))
-    bad = _cli("search", "x", "--db", str(tmp_path / "nowhere"))
-    assert bad.returncode == 1 and "no library here" in bad.stderr
+    info = json.loads(runner.invoke(app, ["info", "--db", str(db), "--json"]).stdout)
+    assert info["model_source"] == str(toy_model_dir.resolve()) and info["tracks"] == 6
+    assert info["model"].startswith("toy@") and info["licence"] == "MIT"
+    track = str(music / "sub0" / "track00.flac")
+    similar = runner.invoke(app, ["similar", track, "--db", str(db), "--json"])
+    assert similar.exit_code == 0, similar.output
+    assert track not in {h["path"] for h in json.loads(similar.stdout)}
+    bad = runner.invoke(app, ["search", "x", "--db", str(tmp_path / "nowhere")])
+    assert bad.exit_code == 1 and "no library here" in bad.output
+
+
+def test_a_moved_model_folder_is_named_in_the_error(music: Path, tmp_path: Path, toy_model) -> None:
+    model_dir = toy_model.save(tmp_path / "my-model")
+    from melodex.models import load_model
+
+    lib = Library(tmp_path / "db", model=load_model(model_dir))
+    lib.index(music / "sub0")
+    assert Library(tmp_path / "db").search("x", k=1)  # found from the store's record
+    shutil.rmtree(model_dir)
+    with pytest.raises(MelodexError, match="my-model.*pass --model"):
+        Library(tmp_path / "db").search("x", k=1)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from melodex.losses import (
+from melodex.lab.losses import (
     BidirectionalRankingLoss,
     ClassificationLoss,
     InfoNCELoss,

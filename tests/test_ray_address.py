@@ -23,6 +23,7 @@ from melodex.library.store import Store
 from tests.music_fixtures import tone_piece, write_audio
 
 pytest.importorskip("ray")
+pytestmark = pytest.mark.heavy
 RAY = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
 
 

@@ -13,6 +13,8 @@ from melodex.evaluate import report as R
 from melodex.evaluate.tasks import run_tasks
 from tests.test_tasks import KeywordModel, item, write_wav
 
+pytestmark = pytest.mark.heavy  # end-to-end evaluations with real models
+
 
 @pytest.fixture()
 def keyword_run(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from melodex.sampling import (
+from melodex.lab.sampling import (
     NeighbourhoodBatchSampler,
     UniqueBatchSampler,
     distance_weights,

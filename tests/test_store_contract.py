@@ -37,7 +37,7 @@ from tests.music_fixtures import tone_piece, write_audio
 
 DIM = 8
 CHROMA_PAGE = 7
-BACKENDS = ("lance", "chroma")
+BACKENDS = ("lance", pytest.param("chroma", marks=pytest.mark.heavy))
 
 
 # -- the server -------------------------------------------------------------------------------
@@ -622,12 +622,12 @@ def _same_hits(a: list, b: list) -> None:
 
 
 def test_a_library_on_chroma_answers_like_the_embedded_one(
-    tmp_path: Path, chroma_server: str, base_model
+    tmp_path: Path, chroma_server: str, toy_model
 ) -> None:
     music = _music(tmp_path / "music")
     url = _chroma_url(chroma_server, "e2e")
-    local = Library(tmp_path / "db", model=base_model)
-    remote = Library(url, model=base_model)
+    local = Library(tmp_path / "db", model=toy_model)
+    remote = Library(url, model=toy_model)
     assert len(remote) == 0 and remote.store_or_none() is None
     assert len(local.index(music, descriptors=True).added) == 5
     report = remote.index(music, descriptors=True)
@@ -649,7 +649,7 @@ def test_a_library_on_chroma_answers_like_the_embedded_one(
         map(tuple, local.store.vectors()[1].tolist())
     )
 
-    again = Library(url, model=base_model).index(music, descriptors=True)
+    again = Library(url, model=toy_model).index(music, descriptors=True)
     assert (again.added, again.updated, again.moved, again.skipped) == ([], [], [], 5)
 
     # the same changes on both sides: one file rewritten, one moved, one deleted
@@ -666,14 +666,16 @@ def test_a_library_on_chroma_answers_like_the_embedded_one(
         rows = lib.store.rows(columns=["path", "vector", "content_hash", "bpm"])
         return {r["path"]: (r["vector"], r["content_hash"], r["bpm"]) for r in rows}
 
-    assert contents(Library(url, model=base_model)) == contents(local)
+    assert contents(Library(url, model=toy_model)) == contents(local)
     _same_hits(remote.search("organ", k=4), local.search("organ", k=4))
 
     with remote.store.writing(), pytest.raises(StoreError, match="another process is indexing"):
-        Library(url, model=base_model).index(music)
+        Library(url, model=toy_model).index(music)
 
 
-def test_cli_and_server_take_a_chroma_url(tmp_path: Path, chroma_server: str, base_model) -> None:
+def test_cli_and_server_take_a_chroma_url(
+    tmp_path: Path, chroma_server: str, toy_model, toy_model_dir: Path
+) -> None:
     from fastapi.testclient import TestClient
     from typer.testing import CliRunner
 
@@ -682,15 +684,17 @@ def test_cli_and_server_take_a_chroma_url(tmp_path: Path, chroma_server: str, ba
 
     music = _music(tmp_path / "music")
     url = _chroma_url(chroma_server, "cli")
-    done = CliRunner().invoke(app, ["index", str(music), "--db", url, "--json"])
+    done = CliRunner().invoke(
+        app, ["index", str(music), "--db", url, "--model", str(toy_model_dir), "--json"]
+    )
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout[done.stdout.index("{") :])["db"] == url
-    lib = Library(url, model=base_model)
+    lib = Library(url, model=toy_model)
     want = [h.id for h in lib.search("organ", k=3)]
     found = CliRunner().invoke(app, ["search", "organ", "-k", "3", "--db", url, "--json"])
     assert [h["id"] for h in json.loads(found.stdout)] == want
 
-    client = TestClient(create_app(ServeConfig(db=url, model=base_model)))
+    client = TestClient(create_app(ServeConfig(db=url, model=toy_model)))
     health = client.get("/api/health").json()
     assert (health["tracks"], health["index"]) == (5, "chroma")
     hits = client.get("/api/search", params={"q": "organ", "k": 3}).json()

@@ -17,7 +17,7 @@ import soundfile as sf
 from melodex.errors import MelodexError
 from melodex.evaluate import tasks as T
 from melodex.evaluate.embed import AudioEmbeddings, embed_items
-from melodex.model import AudioEmbedding, ModelConfig
+from melodex.models import AudioEmbedding, ModelConfig
 
 KEYWORDS = ("piano", "guitar", "drums", "violin")
 

@@ -19,7 +19,9 @@ from melodex.errors import MelodexError
 from melodex.lab.config import load_config
 from melodex.lab.train import train
 from melodex.library.library import Library
-from melodex.model import load_model
+from melodex.models import load_model
+
+pytestmark = pytest.mark.heavy  # training runs
 
 CONFIGS = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml"))
 
