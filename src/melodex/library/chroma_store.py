@@ -33,7 +33,7 @@ What Chroma guarantees, and how this store copes (measured against chromadb 1.5)
 * There is no lock. A writer holds a lease record with an owner and an expiry in the server's
   clock (its heartbeat), renewed by a background thread; a second writer fails fast while the
   lease is live, and a killed writer's lease expires after ``lease_seconds``. Writes made under
-  a lease first check that no newer lease exists, so a writer whose lease was taken over stops;
+  a lease first check that no newer lease exists (the lease: :mod:`melodex.library.chroma_lease`), so a writer whose lease was taken over stops;
   Chroma has no fencing token, so a takeover between that check and the write lets that one
   write through (it needs a writer stalled past its whole lease).
 * Reads page through ``get(limit=, offset=)``; pages are not a snapshot, so a read that runs
@@ -47,20 +47,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
-import re
-import socket
-import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
 from melodex.errors import StoreError
+from melodex.library.chroma_lease import LEASE_SECONDS, Lease, WriterLeases
+from melodex.library.chroma_location import parse_location
 from melodex.library.store import (
     DESCRIPTOR_COLUMNS,
     META_COLUMNS,
@@ -71,68 +66,17 @@ from melodex.library.store import (
     schema,
 )
 
-SCHEMES = {"chroma": (False, 8000), "chroma+http": (False, 8000), "chroma+https": (True, 443)}
-META_SUFFIX = "-melodex"
 CHROMA_FORMAT = 1  # the record layout above
-LEASE_SECONDS = 30.0
 PAGE_SIZE = 1000
-SAFE_FRACTION = 0.9  # a writer stops this far into its lease if renewals fail (clock margin)
 # The server's HNSW parameters: melodex's own HNSW uses M 32 and ef 256 (search_index.py).
 HNSW_CONFIG = {"space": "ip", "ef_construction": 200, "ef_search": 256, "max_neighbors": 32}
 ARRAY_COLUMNS = ("window_vectors", "window_starts", "tag_scores")
 FLOAT32_COLUMNS = ("duration", "bpm", "bpm_confidence", "key_confidence", "loudness_lufs")
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]$")
 _ONE = [[1.0]]  # the dummy embedding of the store's own records
 
 
 class NoLibraryError(StoreError):
     """The server answers but holds no library under that name (yet)."""
-
-
-@dataclass(frozen=True)
-class ChromaLocation:
-    """Where a Chroma-backed library lives: ``chroma[+https]://HOST[:PORT]/COLLECTION``."""
-
-    host: str
-    port: int
-    collection: str
-    ssl: bool = False
-
-    @property
-    def url(self) -> str:
-        scheme = "chroma+https" if self.ssl else "chroma"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}/{self.collection}"
-
-    @property
-    def meta_collection(self) -> str:
-        return self.collection + META_SUFFIX
-
-
-def parse_location(location: str) -> ChromaLocation:
-    """Parse a store URL, or raise StoreError saying what is wrong with it."""
-    parts = urlsplit(location.strip())
-    scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        raise StoreError(f"{location}: not a Chroma URL (expected chroma://HOST:PORT/COLLECTION)")
-    ssl, default_port = SCHEMES[scheme]
-    try:
-        port = parts.port or default_port
-    except ValueError as exc:
-        raise StoreError(f"{location}: bad port ({exc})") from None
-    if not parts.hostname:
-        raise StoreError(f"{location}: no host (expected chroma://HOST:PORT/COLLECTION)")
-    name = parts.path.strip("/")
-    if parts.query or parts.fragment or "/" in name:
-        raise StoreError(f"{location}: expected chroma://HOST:PORT/COLLECTION and nothing more")
-    if not name:
-        raise StoreError(f"{location}: no collection name (chroma://HOST:PORT/COLLECTION)")
-    if not _NAME.match(name) or not 3 <= len(name) <= 512 - len(META_SUFFIX):
-        raise StoreError(
-            f"{location}: bad collection name {name!r}: use 3-{512 - len(META_SUFFIX)} "
-            "characters from a-z A-Z 0-9 . _ -, starting and ending with a letter or digit"
-        )
-    return ChromaLocation(parts.hostname, port, name, ssl)
 
 
 def _f32(value: float) -> float:
@@ -146,19 +90,6 @@ def _pack(array: Any) -> str:
 
 def _unpack(text: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), "<f4")
-
-
-@dataclass
-class _Lease:
-    """The writer lease this process holds (``lost`` says why it no longer does)."""
-
-    gen: int
-    owner: str
-    expires: float  # on the server's clock
-    deadline: float  # the same moment on this process's monotonic clock
-    stop: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-    lost: str | None = None
 
 
 class ChromaStore:
@@ -181,9 +112,13 @@ class ChromaStore:
         self.path = self.location  # for messages: there is no folder
         self.lease_seconds = float(lease_seconds)
         self.page_size = int(page_size)
-        self._lease: _Lease | None = None
+        self._lease: Lease | None = None
         self._client = self._connect()
         self._tracks, self._own = self._collections(create)
+        self._leases = WriterLeases(
+            self._own, call=self._call, server_time=self._server_time,
+            location=self.location, lease_seconds=self.lease_seconds,
+        )  # fmt: skip
         self._batch = self._call("read the batch limit", self._client.get_max_batch_size)
         self.meta = self._read_meta()
         self._version = self._read_version()[0]
@@ -352,120 +287,21 @@ class ChromaStore:
         return int(self._call("count the tracks", self._tracks.count))
 
     # -- the single writer: a lease -------------------------------------------------------
-    def _leases(self) -> dict[int, dict[str, Any]]:
-        got = self._call(
-            "read the writer leases", self._own.get, where={"kind": "lease"}, include=["metadatas"]
-        )
-        return {int(m["gen"]): m for m in got["metadatas"]}
-
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the writer lease: a second indexer fails fast instead of interleaving."""
-        lease = self._acquire()
-        self._lease = lease
-        try:
-            yield
-        finally:
-            self._lease = None
-            lease.stop.set()
-            if lease.thread is not None:
-                lease.thread.join()
-            # A lease that cannot be released expires after lease_seconds anyway.
-            with contextlib.suppress(StoreError):
-                self._put_lease(lease, expires=0.0)
-
-    def _acquire(self) -> _Lease:
-        started = time.monotonic()
-        now = self._server_time()
-        leases = self._leases()
-        top = max(leases, default=0)
-        if top and leases[top]["expires"] > now:
-            holder = leases[top]
-            raise StoreError(
-                f"{self.location}: another process is indexing into this library "
-                f"(pid {holder.get('pid')} on {holder.get('host')}; its lease runs "
-                f"{holder['expires'] - now:.0f} s more unless renewed)"
-            )
-        lease = _Lease(
-            gen=top + 1,
-            owner=uuid.uuid4().hex,
-            expires=now + self.lease_seconds,
-            deadline=started + SAFE_FRACTION * self.lease_seconds,
-        )
-        record = self._lease_record(lease)
-        self._call(
-            "take the writer lease",
-            self._own.add,
-            ids=[f"lease.{lease.gen}"],
-            embeddings=_ONE,
-            metadatas=[record],
-        )
-        leases = self._leases()  # add keeps the first of two racing writers: did we win?
-        if max(leases) != lease.gen or leases[lease.gen]["owner"] != lease.owner:
-            raise StoreError(
-                f"{self.location}: another process is indexing into this library "
-                "(it took the writer lease at the same moment)"
-            )
-        stale = [f"lease.{g}" for g in leases if g < lease.gen]
-        if stale:
-            self._call("drop old leases", self._own.delete, ids=stale)
-        lease.thread = threading.Thread(
-            target=self._renew, args=(lease,), name="melodex-chroma-lease", daemon=True
-        )
-        lease.thread.start()
-        return lease
-
-    def _lease_record(self, lease: _Lease) -> dict[str, Any]:
-        return {
-            "kind": "lease",
-            "gen": lease.gen,
-            "owner": lease.owner,
-            "expires": lease.expires,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-        }
-
-    def _put_lease(self, lease: _Lease, *, expires: float) -> None:
-        lease.expires = expires
-        self._call(
-            "renew the writer lease",
-            self._own.upsert,
-            ids=[f"lease.{lease.gen}"],
-            embeddings=_ONE,
-            metadatas=[self._lease_record(lease)],
-        )
-
-    def _renew(self, lease: _Lease) -> None:
-        """Background thread: extend the lease every third of its length until released."""
-        while not lease.stop.wait(self.lease_seconds / 3):
+        with self._leases.holding() as lease:
+            self._lease = lease
             try:
-                self._check_not_taken(lease)
-                started = time.monotonic()
-                self._put_lease(lease, expires=self._server_time() + self.lease_seconds)
-                lease.deadline = started + SAFE_FRACTION * self.lease_seconds
-            except StoreError as exc:
-                if lease.lost or time.monotonic() > lease.deadline:  # too late to retry
-                    lease.lost = lease.lost or f"could not renew it in time: {exc}"
-                    return
-
-    def _check_not_taken(self, lease: _Lease) -> None:
-        """A newer lease means ours expired and another writer took over."""
-        got = self._call("check the writer lease", self._own.get, ids=[f"lease.{lease.gen + 1}"])
-        if got["ids"]:
-            lease.lost = "another writer took over after this one's lease expired"
-            raise StoreError(f"{self.location}: lost the writer lease: {lease.lost}")
+                yield
+            finally:
+                self._lease = None
 
     def _check_lease(self) -> None:
         """Before a write under ``writing()``: still the writer? (Writes outside it are allowed,
         as with the embedded store, for single-process use.)"""
-        lease = self._lease
-        if lease is None:
-            return
-        if lease.lost is None and time.monotonic() > lease.deadline:
-            lease.lost = "it expired before it could be renewed"
-        if lease.lost:
-            raise StoreError(f"{self.location}: lost the writer lease: {lease.lost}")
-        self._check_not_taken(lease)
+        if self._lease is not None:
+            self._leases.check(self._lease)
 
     # -- writing -----------------------------------------------------------------------------
     def upsert(self, rows: Sequence[TrackRow]) -> None:
