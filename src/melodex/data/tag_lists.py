@@ -8,8 +8,9 @@ a public file (``melodex/data/taglists/README.md`` gives source, commit and lice
 - ``ttmr-1054``: all 1,054 MSD-eCALS tags, in the release's order;
 - ``mtt-top50``: the MagnaTagATune top-50 of the common "pub" split (Lee et al., Won et al.).
 
-A file is a ``.txt`` (one tag a line; blank lines and ``#`` comments skipped) or a ``.json``
-(a list of strings, such as MSD-eCALS's ``ecals_tags.json``). Tags are lower-cased with their
+A file is a ``.txt`` (one tag a line; blank lines and ``#`` comments skipped), a ``.json``
+(a list of strings, such as MSD-eCALS's ``ecals_tags.json``) or a ``.npy`` array of strings
+(Won et al.'s ``tags.npy``; read without pickle). Tags are lower-cased with their
 whitespace collapsed, as the loaders write tags; order is kept and duplicates are an error.
 """
 
@@ -45,7 +46,17 @@ def read_tag_list(spec: str | Path) -> list[str]:
                 "nor a file"
             )
         where = str(path)
-        if path.suffix.lower() == ".json":
+        if path.suffix.lower() == ".npy":
+            import numpy as np
+
+            try:
+                data = np.load(path, allow_pickle=False)
+            except (ValueError, OSError) as exc:
+                raise DatasetFormatError(f"{path}: not a NumPy array of strings ({exc})") from None
+            if data.dtype.kind != "U" or data.ndim != 1:
+                raise DatasetFormatError(f"{path}: expected a 1-D array of strings")
+            tags = [_clean(str(t)) for t in data if str(t).strip()]
+        elif path.suffix.lower() == ".json":
             data = read_json_file(path)
             if not isinstance(data, list) or not all(isinstance(t, str) for t in data):
                 raise DatasetFormatError(f"{path}: expected a JSON list of tag strings")

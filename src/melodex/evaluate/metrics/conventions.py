@@ -35,6 +35,10 @@ ties : "pessimistic", "optimistic" or "index"
 ndcg_ties : "rank" or "average"
     nDCG over the ranking chosen by ``ties``, or with the gains of tied items averaged over
     their positions (sklearn ``ndcg_score``, used by TTMR++ for OLGA).
+pair_ties : "half" or "second"
+    A pairwise comparison (triplet, DIM-SIM vote) whose two similarities are equal counts 1/2
+    (chance; melodex, and sklearn's AUC) or as a choice of the second (TTMR++'s
+    ``if song1_sim > song2_sim``).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "empty": ("drop", "zero"),
     "ties": ("pessimistic", "optimistic", "index"),
     "ndcg_ties": ("rank", "average"),
+    "pair_ties": ("half", "second"),
 }
 
 
@@ -72,6 +77,7 @@ class Convention:
     empty: Literal["drop", "zero"] = "drop"
     ties: Ties = "pessimistic"
     ndcg_ties: Literal["rank", "average"] = "rank"
+    pair_ties: Literal["half", "second"] = "half"
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -115,6 +121,7 @@ CONVENTIONS: dict[str, Convention] = {
         ap_norm="hits",
         empty="zero",
         ndcg_ties="average",
+        pair_ties="second",
     ),
     "clap": Convention(
         "clap", rank_base=1, median="floor", recall="hit", ap_norm="relevant", empty="zero"
