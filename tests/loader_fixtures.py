@@ -195,17 +195,20 @@ SDD_HEADER = ["caption_id", "track_id", "caption", "is_valid_subset", "familiari
 
 
 def write_song_describer(root: Path) -> dict[str, Any]:
+    """The release's layout (mulab-mir/song-describer-dataset ``create_dataset.py``): the csv's
+    ``path`` is MTG-Jamendo's ``NN/<id>.mp3`` (NN = last two digits of the id), the audio file is
+    ``audio/audio/NN/<id>.2min.mp3``; ``is_valid_subset`` may be empty (no vote)."""
     rows = [
-        [1, 1004500, "A calm piano piece with soft strings.", "True", 2, 4551, 11052, "00/1004500.2min.mp3", 120.0],
-        [2, 1004500, "Slow and sad piano, like a film score.", "False", 0, 4551, 11052, "00/1004500.2min.mp3", 120.0],
-        [3, 1013801, "Upbeat electronic dance track with a heavy bass.", "True", 1, 3421, 9120, "01/1013801.2min.mp3", 120.0],
-        [4, 1031402, "An acoustic folk song with a female singer.", "True", 2, 77, 305, "02/1031402.2min.mp3", 120.0],
-        [5, 1031402, "Female vocals over acoustic guitar, warm and intimate.", "True", 1, 77, 305, "02/1031402.2min.mp3", 120.0],
-        [6, 1040033, "Aggressive metal with screamed vocals.", "False", 0, 901, 1200, "03/1040033.2min.mp3", 120.0],
+        [1, 1004500, "A calm piano piece with soft strings.", "True", 2, 4551, 11052, "00/1004500.mp3", 202.5],
+        [2, 1004500, "Slow and sad piano, like a film score.", "False", 0, 4551, 11052, "00/1004500.mp3", 202.5],
+        [3, 1013801, "Upbeat electronic dance track with a heavy bass.", "True", 1, 3421, 9120, "01/1013801.mp3", 341.0],
+        [4, 1031402, "An acoustic folk song with a female singer.", "True", 2, 77, 305, "02/1031402.mp3", 214.8],
+        [5, 1031402, "Female vocals over acoustic guitar, warm and intimate.", "", 1, 77, 305, "02/1031402.mp3", 214.8],
+        [6, 1040033, "Aggressive metal with screamed vocals.", "False", 0, 901, 1200, "33/1040033.mp3", 180.0],
     ]  # fmt: skip
     _write_csv(root / "song_describer.csv", [SDD_HEADER, *rows])
-    for i, path in enumerate(["00/1004500.2min.mp3", "01/1013801.2min.mp3", "02/1031402.2min.mp3"]):
-        write_audio(root / "audio" / "audio" / path, i)
+    for i, path in enumerate(["00/1004500", "01/1013801", "02/1031402"]):
+        write_audio(root / "audio" / "audio" / f"{path}.2min.mp3", i)
     return {
         "splits": {f"song-describer:{t}": "test" for t in (1004500, 1013801, 1031402)},
         "missing": ["song-describer:1040033"],

@@ -44,7 +44,7 @@ def roundtrip(result: LoadResult, out: Path) -> list[dict]:
 
 
 def test_registry_covers_every_dataset():
-    assert set(LOADERS) == {*WRITERS, "mard", "gtzan"}
+    assert set(LOADERS) == {*WRITERS, "mard", "gtzan", "olga", "dim-sim"}
     for loader in LOADERS.values():
         assert loader.__module__.startswith("melodex.data.loaders.")
         assert "Split" in (sys.modules[loader.__module__].__doc__ or "")
@@ -163,10 +163,17 @@ def test_song_describer_groups_captions_per_track(tmp_path):
     items = by_id(load_dataset("song-describer", tmp_path))
     for item_id, n in expect["captions"].items():
         assert [t["kind"] for t in items[item_id]["texts"]] == ["caption"] * n
-    assert items["song-describer:1004500"]["extra"]["caption_ids"] == ["1", "2"]
+    extra = items["song-describer:1004500"]["extra"]
+    assert extra["caption_ids"] == [1, 2] and extra["familiarity"] == [2, 0]
+    assert (extra["artist_id"], extra["album_id"], extra["track_id"]) == (4551, 11052, 1004500)
+    assert extra["track_duration"] == 202.5  # the full Jamendo track, from the csv
+    assert extra["duration"] == pytest.approx(0.5, abs=0.06)  # the excerpt file itself
+    assert extra["is_valid_subset"] == [True, False]
+    assert items["song-describer:1004500"]["audio"].endswith("00/1004500.2min.mp3")
     assert items["song-describer:1004500"]["tags"] == []
     valid = by_id(load_dataset("song-describer", tmp_path, valid_subset_only=True))
     assert len(valid["song-describer:1004500"]["texts"]) == 1
+    assert len(valid["song-describer:1031402"]["texts"]) == 1  # the empty vote is not valid
 
 
 def test_song_describer_wrong_field_count(tmp_path):

@@ -28,7 +28,7 @@ from melodex.evaluate import (
     triplet_accuracy,
     validate_scores,
 )
-from melodex.evaluate import metrics as M
+from melodex.evaluate.metrics import ranking as M
 
 approx = pytest.approx
 
@@ -403,7 +403,13 @@ def test_evaluate_retrieval_keys_order_and_consistency() -> None:
     out = evaluate_retrieval(scores, rel, seed=3)
     names = ["R@1", "R@5", "R@10", "median_rank", "mean_rank", "MRR", "mAP@10", "nDCG@10"]
     expected_keys = [x for n in names for x in (n, f"{n}_ci_low", f"{n}_ci_high")]
-    assert list(out) == [*expected_keys, "n_queries", "n_queries_excluded", "n_items"]
+    assert list(out) == [
+        *expected_keys,
+        "n_queries",
+        "n_queries_excluded",
+        "n_queries_scored_zero",
+        "n_items",
+    ]
     assert out["R@5"] == recall_at_k(scores, rel, 5)
     assert out["median_rank"] == median_rank(scores, rel)
     assert out["MRR"] == approx(mrr(scores, rel))

@@ -108,9 +108,9 @@ def test_melodex_evaluate_and_compare_end_to_end(tmp_path, capsys):
     entry = res["models"]["melodex-base"]
     assert entry["n_embedded"] == 6 and entry["failures"] == []
     ran = set(entry["tasks"]) | set(entry["skipped"])
-    assert ran == {"caption", "track2text", "tag", "tag-all", "zeroshot", "triplets", "artist",
-                   "unseen"}  # fmt: skip
-    assert {"caption", "tag", "zeroshot", "triplets"} <= set(entry["tasks"])
+    assert ran == {"caption", "track2text", "tag", "tag-all", "zeroshot", "tag-triplets",
+                   "same-artist", "unseen"}  # fmt: skip
+    assert {"caption", "tag", "zeroshot", "tag-triplets"} <= set(entry["tasks"])
     for task in entry["tasks"].values():
         m = task["metrics"]
         for key in [k for k in m if k + "_ci_low" in m]:
@@ -120,7 +120,8 @@ def test_melodex_evaluate_and_compare_end_to_end(tmp_path, capsys):
 
     md = (out / "report.md").read_text()
     assert "## caption" in md and "| model | R@1 |" in md and "| melodex-base | " in md
-    assert "| model | mAP | ROC-AUC | PR-AUC | n_tags |" in md
+    assert "| model | mAP | ROC-AUC | PR-AUC | P@10 | n_tags |" in md
+    assert "Convention: melodex: rank_base=1" in md
     for png in ("tag_ap_tag.png", "joint_space.png"):
         data = (out / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000

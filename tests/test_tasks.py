@@ -215,10 +215,10 @@ def test_zero_shot_averages_prompts_and_counts_ties_as_misses():
 def test_triplets_are_seeded_and_follow_the_labels():
     items = [item("a1", tags=["piano"]), item("a2", tags=["piano"]), item("b", tags=["guitar"])]
     emb = embedded({"a1": onehot("piano"), "a2": onehot("piano"), "b": onehot("guitar")})
-    r = T.track_similarity_triplets(MODEL, items, audio_embeddings=emb, n_triplets=50, seed=1)
+    r = T.tag_triplets(MODEL, items, audio_embeddings=emb, n_triplets=50, seed=1)
     assert r.metrics["accuracy"] == 1.0 and r.details["label_counts"] == {"piano": 50}
     flat = embedded({k: onehot("piano") for k in ("a1", "a2", "b")})
-    same = T.track_similarity_triplets(MODEL, items, audio_embeddings=flat, n_triplets=20)
+    same = T.tag_triplets(MODEL, items, audio_embeddings=flat, n_triplets=20)
     assert same.metrics["accuracy"] == 0.5  # constant similarity = chance, ties count 1/2
     mixed = [*items, item("c", tags=["piano", "guitar"])]
     vec = {
@@ -227,26 +227,26 @@ def test_triplets_are_seeded_and_follow_the_labels():
         "b": onehot("guitar"),
         "c": onehot("violin"),
     }
-    one = T.track_similarity_triplets(MODEL, mixed, audio_embeddings=embedded(vec), seed=3)
-    two = T.track_similarity_triplets(MODEL, mixed, audio_embeddings=embedded(vec), seed=3)
+    one = T.tag_triplets(MODEL, mixed, audio_embeddings=embedded(vec), seed=3)
+    two = T.tag_triplets(MODEL, mixed, audio_embeddings=embedded(vec), seed=3)
     assert np.array_equal(one.per_query["correct"], two.per_query["correct"])
 
 
-def test_artist_retrieval_excludes_self_and_placeholder_artists():
+def test_same_artist_retrieval_excludes_self_and_placeholder_artists():
     items = [
         item("x1", artist="X"), item("x2", artist="x "), item("y1", artist="Y"),
         item("y2", artist="Y"), item("trad", artist="Traditional"),
     ]  # fmt: skip
     vec = {"x1": onehot("piano"), "x2": onehot("piano"), "y1": onehot("guitar"),
            "y2": onehot("violin"), "trad": onehot("drums")}  # fmt: skip
-    r = T.artist_retrieval(MODEL, items, audio_embeddings=embedded(vec))
+    r = T.same_artist_retrieval(MODEL, items, audio_embeddings=embedded(vec))
     assert r.metrics["n_queries"] == 4  # "Traditional" asks nothing
     assert r.details["queries"] == ["x1", "x2", "y1", "y2"]
     # x1, x2 find each other first; y1, y2 score 0 with each other, tied with 3 -> rank 4
     assert r.per_query["rank"].tolist() == [1, 1, 4, 4]
     assert r.metrics["nDCG@200"] == pytest.approx((2 + 2 / math.log2(5)) / 4)
     with pytest.raises(T.TaskSkippedError, match="no artist has two tracks"):
-        T.artist_retrieval(MODEL, items[1:3], audio_embeddings=embedded(vec))
+        T.same_artist_retrieval(MODEL, items[1:3], audio_embeddings=embedded(vec))
 
 
 def test_unseen_queries_are_combinations_no_seen_track_carries():
@@ -321,10 +321,10 @@ def test_run_tasks_records_skipped_tasks_and_uses_train_as_seen(tmp_path):
             split="train",
         ),
     ]
-    run = T.run_tasks({"kw": KeywordModel()}, manifest, "test", ["caption", "artist", "unseen"],
+    run = T.run_tasks({"kw": KeywordModel()}, manifest, "test", ["caption", "same-artist", "unseen"],
                       root=tmp_path)  # fmt: skip
     (m,) = run.models
-    assert set(m.results) == {"caption", "unseen"} and "artist" in m.skipped
+    assert set(m.results) == {"caption", "unseen"} and "same-artist" in m.skipped
     assert m.results["caption"].metrics["R@1"] == 1.0
     assert [it["id"] for it in run.seen_items] == ["c"]
     with pytest.raises(MelodexError, match="split 'valid' of the manifest is empty"):

@@ -1,4 +1,5 @@
-"""Dataset commands: the demo corpus, domain word vectors, relevance filtering, enrichment."""
+"""Dataset commands: loading a release, the demo corpus, domain word vectors, relevance
+filtering, enrichment."""
 
 from __future__ import annotations
 
@@ -8,7 +9,124 @@ from typing import Annotated, Any
 import typer
 
 from melodex.cli.app import app, data_app
-from melodex.cli.common import JsonOption, errors, out, print_json, progress_bar, shown
+from melodex.cli.common import JsonOption, err, errors, out, print_json, progress_bar, shown
+
+
+def _loader_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``key=value`` pairs; values are JSON when they parse (numbers, true, null, lists)."""
+    import json
+
+    from melodex.errors import ParameterError
+
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise ParameterError(f"--option must be key=value, not {pair!r}")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+def _print_load_report(report: dict[str, Any], *, shown_missing: int = 10) -> None:
+    written = report["items_written"]
+    out.print(
+        f"{shown(report['dataset'])}: {written} item(s) written, "
+        f"{report['items_with_audio']} with audio, {report['missing_audio']} missing audio",
+        highlight=False,
+    )
+    splits = ", ".join(f"{k} {v}" for k, v in report["splits"].items())
+    out.print(f"  splits: {splits}", highlight=False)
+    texts = ", ".join(f"{shown(k)} {v}" for k, v in report["texts"].items()) or "none"
+    out.print(f"  texts: {texts}", highlight=False)
+    if len(report["text_sources"]) > 1:
+        sources = ", ".join(f"{shown(k)} {v}" for k, v in report["text_sources"].items())
+        out.print(f"  text sources: {sources}", highlight=False)
+    top = ", ".join(f"{shown(t)} ({n})" for t, n in report["top_tags"])
+    out.print(f"  tags: {report['tags']} distinct{'; most used: ' + top if top else ''}",
+              highlight=False)  # fmt: skip
+    if report["items_without_text"]:
+        out.print(f"  items without any text: {report['items_without_text']}", highlight=False)
+    ids = report["missing_audio_ids"]
+    if ids:
+        more = (
+            f" (+{len(ids) - shown_missing} more; --json lists all)"
+            if len(ids) > shown_missing
+            else ""
+        )
+        listed = ", ".join(shown(i) for i in ids[:shown_missing])
+        out.print(f"  missing audio: {listed}{more}", highlight=False)
+    for note in report["notes"]:
+        out.print(f"  note: {shown(note)}", highlight=False)
+    for warning in report["warnings"]:
+        err.print(f"[yellow]warning:[/yellow] {shown(warning)}", highlight=False)
+    if report["manifest"]:
+        out.print(f"manifest: {shown(report['manifest'])}", highlight=False)
+
+
+@data_app.command("load")
+def data_load(
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="magnatagatune (mtt), msd-ecals, musiccaps, song-describer, wikimute, mard, "
+            "gtzan, fma; olga and dim-sim for TTMR++'s similarity protocols."
+        ),
+    ],
+    root: Annotated[Path, typer.Argument(help="The dataset's folder, as its release unpacks.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Manifest to write (.jsonl/.parquet).")],
+    audio_root: Annotated[
+        Path | None, typer.Option("--audio-root", help="Where the audio is (default: per dataset).")
+    ] = None,
+    options: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            help="A loader option key=value, e.g. variant=filtered_mc, tag_list=mtt-top50, "
+            "npy=ttmr-pp (repeatable; docs/datasets.md lists them).",
+        ),
+    ] = None,
+    allow_missing_audio: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing-audio",
+            help="Write every item from the metadata alone, audio or not, and list the missing.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Read a dataset release into a manifest and report what it holds.
+
+    Items whose audio is absent are left out (and listed) unless --allow-missing-audio; exits 1
+    when nothing is written.
+    """
+    from melodex.data.load_report import load_report
+    from melodex.data.loaders import load_dataset, write_loaded
+
+    with errors():
+        result = load_dataset(dataset, root, audio_root=audio_root, **_loader_options(options))
+        written = result.every_item if allow_missing_audio else result.items
+        path = (
+            write_loaded(result, out_path, include_missing=allow_missing_audio) if written else None
+        )
+        report = load_report(result, manifest=path, include_missing=allow_missing_audio)
+    if as_json:
+        print_json(report)
+    else:
+        _print_load_report(report)
+    if not written:
+        err.print(
+            "[red]error:[/red] no item to write"
+            + (
+                " (all audio missing: --allow-missing-audio writes them anyway)"
+                if result.missing_audio
+                else ""
+            ),
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 @data_app.command("demo")

@@ -101,8 +101,10 @@ def evaluate(
         list[str] | None,
         typer.Option(
             "--task",
-            help="Task name, optionally with options: 'zeroshot:field=extra.form' (repeatable; "
-            "default: all of caption, track2text, tag, tag-all, zeroshot, triplets, artist, unseen).",
+            help="Task name, optionally with options: 'zeroshot:field=extra.form', "
+            "'tag:tags=ttmr-50', 'ttmrpp-artist:olga=DIR' (repeatable; default: caption, "
+            "track2text, tag, tag-all, zeroshot, tag-triplets, same-artist, unseen; "
+            "docs/protocols.md lists all).",
         ),
     ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Where results and figures go.")] = Path(
@@ -115,6 +117,16 @@ def evaluate(
     ] = None,
     projection: Annotated[str, typer.Option(help="Joint-space map: umap or pca.")] = "umap",
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG figures.")] = True,
+    conventions: Annotated[
+        str | None,
+        typer.Option(
+            "--conventions",
+            help="Metric convention for every task: melodex, ttmr, ttmr-pp or clap, optionally "
+            "with options, e.g. 'melodex:rank_base=0,empty=zero,ties=index' (fields: rank_base, "
+            "median, recall, ap_norm, empty, ties, ndcg_ties, pair_ties). Default: each "
+            "task's own (the paper's for ttmrpp-* and tag-ttmr-*, else melodex).",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate models on a manifest split: results.json, report.md and figures in --out."""
     from melodex.evaluate.run import evaluate_models
@@ -131,6 +143,7 @@ def evaluate(
             projection=projection,
             plots=plots,
             progress=update,
+            conventions=conventions,
         )
     for warning in done.warnings:
         err.print(f"[yellow]{shown(warning)}[/yellow]")

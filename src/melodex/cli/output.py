@@ -26,10 +26,15 @@ def print_hits(hits: list[Any], as_json: bool) -> None:
 
 def print_metric_tables(runs: list[tuple[str, dict[str, Any]]]) -> None:
     """Evaluation results, one table per task (models as rows)."""
-    from melodex.evaluate.report import metric_tables
+    from melodex.evaluate.report import metric_tables, task_conventions
 
+    conventions = task_conventions(runs)
     for task, header, rows in metric_tables(runs):
-        table = Table(title=task, show_header=True, header_style="bold", title_justify="left")
+        caption = "; ".join(f"convention {c}" for c in conventions.get(task, []))
+        table = Table(
+            title=task, caption=shown(caption) or None, show_header=True, header_style="bold",
+            title_justify="left", caption_justify="left",
+        )  # fmt: skip
         for col in header:
             table.add_column(col, overflow="fold")
         for row in rows:  # the interval goes on a second line, so tables fit a terminal

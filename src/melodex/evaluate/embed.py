@@ -8,10 +8,13 @@ Whole-track pooling, every window
     then L2-normalised). A model's ``config.max_windows`` is a speed limit for indexing; evaluation
     ignores it so that no window selection can move a score, and a result depends on the audio and
     the weights only.
-Segments
+Segments and pre-decoded waveforms
     An item with ``start`` and/or ``end`` is decoded with
     ``load_audio(path, sr=model.config.sample_rate, offset=start, duration=end - start)`` and
     embedded with ``model.embed_waveform``; an item without them goes through ``model.embed_file``.
+    A ``.npy`` item (MSD-eCALS and OLGA with ``audio_format="npy"``) is decoded as its
+    ``extra["waveform"]`` says (:mod:`melodex.data.waveforms`) and embedded with
+    ``model.embed_waveform``.
 Cache
     One ``.npz`` per (model identity, file content hash, start, end) under
     ``<cache_dir>/<model identity>/``; written atomically, so an interrupted run leaves no partial
@@ -96,8 +99,13 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@-]+", "_", name)[:120]
 
 
-def _cache_path(cache_dir: Path, identity: str, digest: str, start: Any, end: Any) -> Path:
-    span = hashlib.blake2b(f"{EMBED_VERSION}|{start!r}|{end!r}".encode(), digest_size=6).hexdigest()
+def _cache_path(
+    cache_dir: Path, identity: str, digest: str, start: Any, end: Any, waveform: Any = None
+) -> Path:
+    how = f"{EMBED_VERSION}|{start!r}|{end!r}" + (
+        f"|{sorted(waveform.items())!r}" if waveform else ""
+    )
+    span = hashlib.blake2b(how.encode(), digest_size=6).hexdigest()
     return cache_dir / _safe(identity) / f"{digest}-{span}.npz"
 
 
@@ -131,18 +139,29 @@ def _write_cached(path: Path, emb: AudioEmbedding) -> None:
 
 
 def embed_item(
-    model: JointModel, path: Path, *, start: Any = None, end: Any = None
+    model: JointModel,
+    path: Path,
+    *,
+    start: Any = None,
+    end: Any = None,
+    waveform: Mapping[str, Any] | None = None,
 ) -> AudioEmbedding:
-    """One track (or its ``[start, end)`` segment, seconds) with every window, no sampling."""
-    if start is None and end is None:
+    """One track (or its ``[start, end)`` segment, seconds) with every window, no sampling.
+
+    A pre-decoded ``.npy`` waveform is read as its ``waveform`` spec says
+    (`melodex.data.waveforms`)."""
+    is_npy = Path(path).suffix.lower() == ".npy"
+    if start is None and end is None and not is_npy:
         return model.embed_file(path, max_windows=None)
-    from melodex.audio import load_audio
+    from melodex.data.waveforms import load_item_audio
 
     offset = float(start or 0.0)
     duration = None if end is None else float(end) - offset
     if duration is not None and duration <= 0:
         raise ParameterError(f"end ({end}) is not after start ({start})")
-    y = load_audio(path, sr=model.config.sample_rate, offset=offset, duration=duration)
+    y = load_item_audio(
+        path, sr=model.config.sample_rate, offset=offset, duration=duration, waveform=waveform
+    )
     return model.embed_waveform(y, max_windows=None)
 
 
@@ -184,12 +203,13 @@ def embed_items(
         try:
             emb = None
             target = None
+            waveform = (item.get("extra") or {}).get("waveform")
             if cache is not None:
-                target = _cache_path(cache, identity, _content_hash(path), start, end)
+                target = _cache_path(cache, identity, _content_hash(path), start, end, waveform)
                 emb = _read_cached(target)
                 hits += emb is not None
             if emb is None:
-                emb = embed_item(model, path, start=start, end=end)
+                emb = embed_item(model, path, start=start, end=end, waveform=waveform)
                 if target is not None:
                     _write_cached(target, emb)
             vec = np.asarray(emb.vector, dtype=np.float32)

@@ -43,7 +43,14 @@ def plot_tag_ap(results: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     written = []
     models = results["models"]
-    tasks = sorted({t for e in models.values() for t in e.get("tasks", {}) if t.startswith("tag")})
+    tasks = sorted(
+        {
+            t
+            for e in models.values()
+            for t, r in e.get("tasks", {}).items()
+            if "AP" in r.get("per_query", {})
+        }
+    )
     for task in tasks:
         per_model = {
             name: dict(zip(r["details"]["queries"], r["per_query"]["AP"], strict=True))

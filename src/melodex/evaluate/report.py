@@ -9,20 +9,26 @@
       "created": "2025-01-01T12:00:00+00:00",
       "manifest": {"path": "/abs/m.jsonl", "sha256": "...", "n_items": 120},
       "split": "test", "seed": 0, "n_items": 12, "n_seen_items": 96,
-      "tasks": [{"name": "tag", "options": {"top_n": 50}, "description": "..."}],
+      "conventions": null,   (or the convention forced on every task, as below)
+      "tasks": [{"name": "tag", "options": {"top_n": 50}, "description": "...",
+                 "convention": "melodex"}],
       "models": {
         "melodex-base": {
           "identity": "melodex-base@1a2b...", "n_embedded": 12, "cache_hits": 0,
           "failures": [{"id": "...", "reason": "..."}],
           "skipped": {"artist": "no artist has two tracks in the split"},
           "tasks": {"tag": {"name": "tag", "metrics": {"mAP": 0.41, "mAP_ci_low": 0.38, ...},
-                            "per_query": {"AP": [...]}, "details": {"queries": [...], ...}}}
+                            "per_query": {"AP": [...]},
+                            "details": {"queries": [...], "convention": {"name": "melodex",
+                                        "rank_base": 1, "median": "plain", ...}, ...}}}
         }
       }
     }
 
 Metric values are fractions (ranks are ranks); non-finite values are ``null``. In the tables a
 metric with an interval is printed ``0.412 [0.38, 0.44]`` (95% percentile bootstrap over queries).
+Every task states the metric convention it was computed under
+(:mod:`melodex.evaluate.metrics.conventions`): the report prints it under the task's table.
 """
 
 from __future__ import annotations
@@ -41,10 +47,12 @@ __all__ = [
     "FORMAT",
     "build_results",
     "compare",
+    "convention_line",
     "format_metric",
     "load_results",
     "markdown_report",
     "metric_tables",
+    "task_conventions",
     "write_results",
 ]
 
@@ -90,11 +98,13 @@ def build_results(run: EvaluationRun, *, command: str) -> dict[str, Any]:
         "seed": run.seed,
         "n_items": len(run.items),
         "n_seen_items": len(run.seen_items),
+        "conventions": run.conventions.describe() if run.conventions is not None else None,
         "tasks": [
             {
                 "name": s.name,
                 "options": json.loads(json.dumps(dict(s.options), default=str)),
                 "description": s.description,
+                "convention": run.conventions.name if run.conventions else s.convention,
             }
             for s in run.tasks
         ],  # fmt: skip
@@ -199,6 +209,25 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def convention_line(convention: dict[str, Any] | None) -> str:
+    """``"ttmr-pp: rank_base=0, median=plain, ..."`` from a result's ``details.convention``."""
+    if not convention:
+        return "convention not recorded (results written before melodex recorded it)"
+    rest = ", ".join(f"{k}={v}" for k, v in convention.items() if k != "name")
+    return f"{convention.get('name', '?')}: {rest}"
+
+
+def task_conventions(runs: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, list[str]]:
+    """Per task, the distinct convention lines its results were computed under."""
+    out: dict[str, list[str]] = {}
+    for _, entry in runs:
+        for task, result in entry.get("tasks", {}).items():
+            line = convention_line(result.get("details", {}).get("convention"))
+            if line not in out.setdefault(task, []):
+                out[task].append(line)
+    return out
+
+
 def _task_descriptions(results: dict[str, Any]) -> dict[str, str]:
     return {t["name"]: t.get("description", "") for t in results.get("tasks", [])}
 
@@ -216,18 +245,21 @@ def markdown_report(results: dict[str, Any], *, figures: Sequence[str | Path] = 
         f"- created: {results.get('created')}",
         "",
         "Values are fractions with 95% bootstrap intervals over queries, `value [low, high]`; "
-        "ranks are 1-based (lower is better).",
+        "ranks are lower-is-better, 1- or 0-based as each task's convention says.",
         "",
     ]
     for name, entry in results["models"].items():
         lines.append(f"- **{name}**: `{entry.get('identity')}`, {entry.get('n_embedded')} "
                      f"tracks embedded, {len(entry.get('failures', []))} failed")  # fmt: skip
     descriptions = _task_descriptions(results)
-    for task, header, rows in metric_tables(list(results["models"].items())):
+    runs = list(results["models"].items())
+    conventions = task_conventions(runs)
+    for task, header, rows in metric_tables(runs):
         lines += ["", f"## {task}", ""]
         if descriptions.get(task):
             lines += [descriptions[task], ""]
         lines.append(_markdown_table(header, rows))
+        lines += ["", *(f"Convention: {c}" for c in conventions.get(task, []))]
     failures = [
         (name, f) for name, entry in results["models"].items() for f in entry.get("failures", [])
     ]
@@ -264,6 +296,11 @@ def compare(result_files: Sequence[str | Path]) -> str:
     }
     if len(setups) > 1:
         lines += ["", "**Warning:** the files differ in manifest, split or seed."]
+    conventions = task_conventions(runs)
     for task, header, rows in metric_tables(runs):
-        lines += ["", f"## {task}", "", _markdown_table(header, rows)]
+        lines += ["", f"## {task}", "", _markdown_table(header, rows), ""]
+        found = conventions.get(task, [])
+        lines += [f"Convention: {c}" for c in found]
+        if len(found) > 1:
+            lines.append("**Warning:** these rows were computed under different conventions.")
     return "\n".join(lines) + "\n"

@@ -38,12 +38,14 @@ def evaluation_command(
     seed: int,
     projection: str,
     plots: bool,
+    conventions: str | None = None,
 ) -> str:
     """The ``melodex evaluate`` command line that reproduces a run (recorded in results.json)."""
     args = [a for n in models for a in ("--model", n)]
     args += ["--manifest", str(manifest), "--split", split]
     args += [a for t in tasks for a in ("--task", t)]
     args += ["--out", str(out_dir), "--seed", str(seed), "--projection", projection]
+    args += ["--conventions", conventions] if conventions else []
     return shlex.join(["melodex", "evaluate", *args, *([] if plots else ["--no-plots"])])
 
 
@@ -59,11 +61,19 @@ def evaluate_models(
     projection: str = "umap",
     plots: bool = True,
     progress: ProgressFn | None = None,
+    conventions: str | None = None,
 ) -> EvaluationOutput:
     """Evaluate named models (built-in names, folders or family specs) on a manifest split.
 
     Writes ``results.json``, ``report.md`` and, with ``plots``, PNG figures into ``out_dir``.
+    ``conventions`` (``melodex``, ``ttmr``, ``ttmr-pp``, ``clap``, optionally with
+    ``:key=value,...``) forces one metric convention on every task; None lets each task use its
+    own (the paper's for the papers' protocols). Every result records the one it used.
     """
+    from melodex.evaluate.metrics import parse_convention
+
+    if conventions is not None:
+        parse_convention(conventions)  # a bad spec fails before any model loads
     from melodex.evaluate.embed import default_cache_dir
     from melodex.evaluate.report import build_results, markdown_report, write_results
     from melodex.evaluate.tasks import run_tasks
@@ -74,7 +84,7 @@ def evaluate_models(
     names = list(models) or [DEFAULT_MODEL]
     command = evaluation_command(
         names, manifest, split, list(tasks or []), out_dir,
-        seed=seed, projection=projection, plots=plots,
+        seed=seed, projection=projection, plots=plots, conventions=conventions,
     )  # fmt: skip
     loaded = {}
     for name in names:
@@ -88,6 +98,7 @@ def evaluate_models(
         seed=seed,
         cache_dir=cache_dir or default_cache_dir(),
         progress=progress,
+        conventions=conventions,
     )
     results = build_results(run, command=command)
     out_dir.mkdir(parents=True, exist_ok=True)

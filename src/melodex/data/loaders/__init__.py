@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from melodex.data.loaders import (
+    dimsim,
     fma,
     gtzan,
     magnatagatune,
     mard,
     msd_ecals,
     musiccaps,
+    olga,
     song_describer,
     wikimute,
 )
@@ -44,6 +46,7 @@ from melodex.data.manifest import write_manifest
 from melodex.errors import MelodexError
 
 __all__ = [
+    "DATASETS",
     "LOADERS",
     "DatasetFormatError",
     "LoadResult",
@@ -63,8 +66,18 @@ LOADERS: dict[str, Loader] = {
     "mard": mard.load,
     "gtzan": gtzan.load,
     "fma": fma.load,
+    "olga": olga.load,
+    "dim-sim": dimsim.load,
 }
-ALIASES = {"mtt": "magnatagatune", "ecals": "msd-ecals", "sdd": "song-describer"}
+#: The eight text-music datasets; ``olga`` and ``dim-sim`` hold the clips of TTMR++'s similarity
+#: protocols (artist graph, voted triplets).
+DATASETS = tuple(LOADERS)[:8]
+ALIASES = {
+    "mtt": "magnatagatune",
+    "ecals": "msd-ecals",
+    "sdd": "song-describer",
+    "dimsim": "dim-sim",
+}
 
 
 def load_dataset(
@@ -92,13 +105,19 @@ def load_dataset(
     return loader(root, audio_root=Path(audio_root) if audio_root else None, **options)
 
 
-def write_loaded(result: LoadResult, out_manifest: str | Path) -> Path:
+def write_loaded(
+    result: LoadResult, out_manifest: str | Path, *, include_missing: bool = False
+) -> Path:
     """Write ``result.items`` as a manifest at ``out_manifest``, audio paths made relative to its
-    folder (``../`` where needed); return the path."""
+    folder (``../`` where needed); return the path.
+
+    ``include_missing=True`` writes every item, with or without its audio, in dataset order (a
+    manifest "from metadata alone": read it with ``read_manifest(check_audio=False)`` until the
+    audio is there)."""
     out_manifest = Path(out_manifest)
     folder = out_manifest.parent.resolve()
     items = []
-    for item in result.items:
+    for item in result.every_item if include_missing else result.items:
         audio = Path(item["audio"]).resolve()
         items.append(item | {"audio": Path(os.path.relpath(audio, folder)).as_posix()})
     return write_manifest(out_manifest, items)

@@ -9,17 +9,50 @@ manifest then always passes ``read_manifest(check_audio=True)``.
 from __future__ import annotations
 
 import ast
-import csv
 import hashlib
-import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from melodex.data.files import (
+    DatasetFormatError,
+    bad_row,
+    read_json_file,
+    read_json_lines,
+    read_lines,
+    read_table,
+    read_text,
+    text_lines,
+)
 from melodex.data.manifest import SPLITS, TEXT_KINDS
 from melodex.errors import MelodexError
+
+__all__ = [
+    "AUDIO_EXTS",
+    "DEFAULT_FRACTIONS",
+    "DatasetFormatError",
+    "LoadResult",
+    "bad_row",
+    "clean_tags",
+    "first_existing",
+    "hash_split",
+    "index_audio",
+    "keep_present",
+    "make_item",
+    "parse_bool",
+    "parse_float",
+    "parse_list",
+    "read_json_file",
+    "read_json_lines",
+    "read_lines",
+    "read_table",
+    "read_text",
+    "require_file",
+    "text_entry",
+    "text_lines",
+]
 
 AUDIO_EXTS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".au", ".aiff", ".aif")
 
@@ -31,34 +64,31 @@ FALLBACK_KIND = {"review": "caption", "mined": "caption", "pseudo-caption": "cap
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
 
-class DatasetFormatError(MelodexError):
-    """A dataset file is missing, or a row of it is malformed; names the file and the line."""
-
-
 @dataclass
 class LoadResult:
     """What a loader returns.
 
     ``items`` are manifest items (audio paths absolute until `write_loaded`); ``missing_audio``
-    the ids of items left out because their audio file is absent; ``warnings`` human-readable
-    notes (rows skipped, options applied, fallbacks taken).
+    the ids of items left out because their audio file is absent (``missing_items`` the items
+    themselves; ``every_item`` all of them in dataset order, for a manifest from metadata
+    alone); ``warnings`` what a user
+    should look at (rows skipped, fallbacks taken); ``notes`` what was read and how (files,
+    where the audio was looked for).
     """
 
     dataset: str
     items: list[dict[str, Any]] = field(default_factory=list)
     missing_audio: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    missing_items: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    every_item: list[dict[str, Any]] = field(default_factory=list)
 
     def split_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(SPLITS, 0)
         for item in self.items:
             counts[item["split"]] += 1
         return counts
-
-
-def bad_row(path: Path, line: int | None, problem: str) -> DatasetFormatError:
-    where = f"{path}:{line}" if line is not None else str(path)
-    return DatasetFormatError(f"{where}: {problem}")
 
 
 def require_file(path: Path, what: str) -> Path:
@@ -69,51 +99,6 @@ def require_file(path: Path, what: str) -> Path:
 
 def first_existing(*candidates: Path) -> Path | None:
     return next((c for c in candidates if c.exists()), None)
-
-
-def read_table(
-    path: Path, *, delimiter: str = ",", required: Sequence[str] = ()
-) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield ``(line number, row)`` of a delimited file with a one-row header.
-
-    Blank lines are skipped; a row with the wrong number of fields or a missing required column
-    raises `DatasetFormatError` naming the file and the line.
-    """
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise bad_row(path, 1, "empty file, expected a header row") from None
-        missing = [name for name in required if name not in header]
-        if missing:
-            raise bad_row(path, 1, f"missing column(s) {missing} (header starts {header[:8]})")
-        try:
-            for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) != len(header):
-                    raise bad_row(
-                        path, reader.line_num, f"expected {len(header)} fields, got {len(row)}"
-                    )
-                yield reader.line_num, dict(zip(header, row, strict=True))
-        except csv.Error as exc:
-            raise bad_row(path, reader.line_num, f"unreadable CSV ({exc})") from None
-
-
-def read_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line number, object)`` of a file with one JSON object per line."""
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise bad_row(path, number, f"invalid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise bad_row(path, number, f"expected a JSON object, got {type(obj).__name__}")
-            yield number, obj
 
 
 def parse_list(value: str, path: Path, line: int, column: str) -> list[str]:
@@ -221,6 +206,7 @@ def keep_present(result: LoadResult, items: Iterable[dict[str, Any]]) -> None:
     missing_paths: list[str] = []
     empty = 0
     for item in items:
+        result.every_item.append(item)
         audio = Path(item["audio"])
         try:
             size = audio.stat().st_size if audio.is_file() else None
@@ -231,6 +217,7 @@ def keep_present(result: LoadResult, items: Iterable[dict[str, Any]]) -> None:
             continue
         empty += size == 0
         result.missing_audio.append(item["id"])
+        result.missing_items.append(item)
         missing_paths.append(str(audio))
     if missing_paths:
         shown = ", ".join(missing_paths[:3]) + (", ..." if len(missing_paths) > 3 else "")

@@ -41,6 +41,7 @@ from melodex.data.loaders._common import (
     parse_list,
     read_table,
     require_file,
+    text_lines,
 )
 
 NAME = "fma"
@@ -51,28 +52,32 @@ NEEDED = (("set", "split"), ("set", "subset"), ("track", "title"))
 
 def read_tracks(path: Path) -> Iterator[tuple[int, dict[tuple[str, str], str]]]:
     """Yield ``(line number, {(group, field): value})`` for each track row of ``tracks.csv``."""
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
+    physical = [0]
+
+    def lines() -> Iterator[str]:
+        for number, line in text_lines(path):
+            physical[0] = number
+            yield line
+
+    reader = csv.reader(lines())
+    try:
         header = [next(reader, None) for _ in range(3)]
-        if any(h is None for h in header) or header[2][0].strip() != "track_id":
+        if any(h is None or not h for h in header) or header[2][0].strip() != "track_id":
             raise bad_row(path, 3, "expected FMA's 3-row header ending in a 'track_id' row")
         columns = list(zip(header[0], header[1], strict=False))
         missing = [f"{g}/{f}" for g, f in NEEDED if (g, f) not in columns]
         if missing:
             raise bad_row(path, 2, f"missing column(s) {missing}")
-        try:
-            for row in reader:
-                if not any(c.strip() for c in row):
-                    continue
-                if len(row) != len(columns):
-                    raise bad_row(
-                        path, reader.line_num, f"expected {len(columns)} fields, got {len(row)}"
-                    )
-                out = dict(zip(columns[1:], row[1:], strict=True))
-                out["track", "id"] = row[0]
-                yield reader.line_num, out
-        except csv.Error as exc:
-            raise bad_row(path, reader.line_num, f"unreadable CSV ({exc})") from None
+        for row in reader:
+            if not any(c.strip() for c in row):
+                continue
+            if len(row) != len(columns):
+                raise bad_row(path, physical[0], f"expected {len(columns)} fields, got {len(row)}")
+            out = dict(zip(columns[1:], row[1:], strict=True))
+            out["track", "id"] = row[0]
+            yield physical[0], out
+    except csv.Error as exc:
+        raise bad_row(path, physical[0], f"unreadable CSV ({exc})") from None
 
 
 def read_genres(path: Path) -> dict[int, str]:

@@ -12,8 +12,8 @@ Split:
 
 - the fault-filtered split (Kereliuk, Sturm & Larsen, 2015) when its files are found: the
   ``split_dir`` option, else ``root``, holding ``train_filtered.txt``, ``valid_filtered.txt``,
-  ``test_filtered.txt``, one file a line (``blues/blues.00029.au``; matched by file name without
-  extension, so ``.au`` / ``.wav`` both work). Excerpts in none of the lists (the faulty ones:
+  ``test_filtered.txt``, one file a line (``blues/blues.00029.wav`` in the real lists; matched
+  by file name without extension, so ``.au`` / ``.wav`` audio both work). Excerpts in none of the lists (the faulty ones:
   repetitions, distortions, mislabelings) are left out; listed excerpts absent from the folder
   are reported as missing audio.
 - otherwise a seeded hash split of the file name (``seed``, ``fractions`` default 80/10/10),
@@ -35,6 +35,7 @@ from melodex.data.loaders._common import (
     hash_split,
     keep_present,
     make_item,
+    read_lines,
 )
 
 NAME = "gtzan"
@@ -52,10 +53,8 @@ def read_split_files(folder: Path) -> dict[str, str] | None:
         raise DatasetFormatError(f"incomplete GTZAN split files, missing: {missing}")
     out: dict[str, str] = {}
     for split, path in paths.items():
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            stem = Path(line.strip()).stem
+        for number, line in read_lines(path):
+            stem = Path(line).stem
             genre = stem.split(".")[0]
             if "." not in stem or not genre:
                 raise DatasetFormatError(f"{path}:{number}: expected <genre>/<genre>.000NN.<ext>")

@@ -24,19 +24,31 @@ Format of the TTMR release's ``ecals_annotation/`` folder (checked against the a
   field is used; a track with neither is left out with a warning. A track in two split lists is
   an error.
 
-- Audio: one file per track named by MSD track id (``TRAAAAW128F429D538.mp3``, any audio
-  extension), anywhere under ``audio_root`` (default ``root/audio`` when it exists, else
-  ``root``; MSD's nested ``A/A/A/`` folders work as well). The release itself maps MSD ids to
-  7digital preview paths through two pickles (``lastfm_annotation/MSD_id_to_7D_id.pkl``,
-  ``7D_id_to_path.pkl``); melodex does not unpickle downloaded files, so rename or link the
-  previews by MSD id first.
+- Audio (`melodex.data.loaders._msd_audio`): the release's 7digital previews, found through
+  its two plain-dict pickles ``lastfm_annotation/MSD_id_to_7D_id.pkl`` and
+  ``lastfm_annotation/7D_id_to_path.pkl`` (read without running any code: a pickle naming a
+  class or function is refused) or through the ``track_paths=`` option (JSON ``{msd_id:
+  path}`` or TSV); files are ``<audio_root>/<path>`` (default ``root/songs``), or with
+  ``npy="ttmr"`` / ``npy="ttmr-pp"`` the pre-decoded waveforms ``<audio_root>/<path>.npy``
+  (default ``root/npy``; float32 16 kHz for TTMR, int16 min-max scaled at 22,050 Hz for
+  TTMR++, decoded as `melodex.data.waveforms` documents; ``npy_sample_rate=`` overrides the
+  rate). Without a map, files named by MSD track id (``TRAAAAW128F429D538.mp3``, any audio
+  extension, or ``.npy`` with ``npy=``) are searched under ``audio_root`` (default
+  ``root/audio`` when it exists, else ``root``; MSD's nested ``A/A/A/`` folders work too).
 
-Tags are lower-cased; the ``year`` goes to ``extra``.
+- ``subset="multiquery"``: only the tracks listed in the release's
+  ``ecals_annotation/multiquery_samples.json`` (the 1,000 test tracks of TTMR's caption
+  retrieval, whose query is the track's tags joined by ", ", i.e. the item's tag text).
+
+No file of the release is public outside Zenodo (record 7107130): the loader is tested on a
+reconstruction from the authors' README record and code (``tests/fixtures/msd_ecals/``).
+
+Tags are lower-cased; ``extra`` holds ``track_id``, ``year`` (when known; 0 means unknown in
+the release), ``7digital_path`` and, for ``.npy`` audio, ``waveform``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +57,15 @@ from melodex.data.loaders._common import (
     LoadResult,
     bad_row,
     first_existing,
-    index_audio,
     keep_present,
     make_item,
     parse_list,
+    read_json_file,
     read_json_lines,
+    read_lines,
     read_table,
 )
+from melodex.data.loaders._msd_audio import MsdAudio
 
 NAME = "msd-ecals"
 SPLIT_KEYS = {
@@ -116,10 +130,7 @@ def read_annotation(path: Path) -> list[dict[str, Any]]:
                 raise bad_row(path, line, "entry has no 'track_id'")
             out.append(_entry(str(obj["track_id"]), obj, path, line))
         return out
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise bad_row(path, exc.lineno, f"invalid JSON ({exc.msg})") from None
+    data = read_json_file(path)
     if isinstance(data, dict):
         return [_entry(str(k), v, path, None) for k, v in data.items()]
     if isinstance(data, list):
@@ -153,14 +164,10 @@ def read_splits(root: Path, split_file: Path | None) -> tuple[dict[str, str], Pa
         for name in ("train", "valid", "test"):
             txt = path.with_name(f"{name}.txt")
             if txt.is_file():
-                for number, line in enumerate(txt.read_text(encoding="utf-8").splitlines(), 1):
-                    if line.strip():
-                        add(line.strip(), name, f"{txt}:{number}")
+                for number, line in read_lines(txt):
+                    add(line, name, f"{txt}:{number}")
         return splits, path
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise bad_row(path, exc.lineno, f"invalid JSON ({exc.msg})") from None
+    data = read_json_file(path)
     if not isinstance(data, dict):
         raise bad_row(path, None, "expected an object of split name -> track id list")
     for key, ids in data.items():
@@ -171,12 +178,31 @@ def read_splits(root: Path, split_file: Path | None) -> tuple[dict[str, str], Pa
     return splits, path
 
 
+def read_multiquery(root: Path) -> set[str] | None:
+    """The track ids of ``multiquery_samples.json`` (keys of an object, or a list), if present."""
+    path = first_existing(
+        root / "ecals_annotation" / "multiquery_samples.json", root / "multiquery_samples.json"
+    )
+    if path is None:
+        return None
+    data = read_json_file(path)
+    if isinstance(data, dict):
+        return {str(k) for k in data}
+    if isinstance(data, list):
+        return {str(v) for v in data}
+    raise bad_row(path, None, "expected an object keyed by track id, or a list of ids")
+
+
 def load(
     root: Path,
     *,
     audio_root: Path | None = None,
     annotation: Path | None = None,
     split_file: Path | None = None,
+    track_paths: Path | None = None,
+    npy: str | None = None,
+    npy_sample_rate: int | None = None,
+    subset: str | None = None,
 ) -> LoadResult:
     root = Path(root)
     result = LoadResult(NAME)
@@ -186,34 +212,51 @@ def load(
         path = first_existing(*candidates)
         if path is None:
             raise DatasetFormatError(f"no MSD-eCALS annotation file: looked for {candidates}")
+    if subset not in (None, "multiquery"):
+        raise DatasetFormatError(f"unknown MSD-eCALS subset {subset!r} (known: multiquery)")
     entries = read_annotation(path)
     splits, split_path = read_splits(root, split_file)
     if split_path is None:
         result.warnings.append("no split file found: using the annotation's 'split' field")
-    audio_root = Path(audio_root) if audio_root else first_existing(root / "audio") or root
-    audio = index_audio(audio_root)
+    keep_ids = read_multiquery(root) if subset else None
+    if subset and keep_ids is None:
+        raise DatasetFormatError(f"subset={subset!r} needs multiquery_samples.json under {root}")
+    audio = MsdAudio(
+        root, audio_root=audio_root, track_paths=track_paths, npy=npy,
+        npy_sample_rate=npy_sample_rate,
+    )  # fmt: skip
+    result.notes.append(f"audio located by {audio.source} under {audio.folder}")
 
-    items, unsplit = [], 0
+    items, unsplit, outside = [], 0, 0
     for entry in entries:
-        split = splits.get(entry["track_id"], entry["split"]) if splits else entry["split"]
+        track_id = entry["track_id"]
+        if keep_ids is not None and track_id not in keep_ids:
+            outside += 1
+            continue
+        split = splits.get(track_id, entry["split"]) if splits else entry["split"]
         if split is None:
             unsplit += 1
             continue
-        track_id = entry["track_id"]
+        extra = {"track_id": track_id} | ({"year": entry["year"]} if entry["year"] else {})
         items.append(
             make_item(
                 id=f"msd:{track_id}",
-                audio=audio.get(track_id, audio_root / f"{track_id}.mp3"),
+                audio=audio.path(track_id),
                 split=split,
                 tags=entry["tags"],
                 title=entry["title"],
                 artist=entry["artist"],
                 album=entry["album"],
-                extra={"track_id": track_id} | ({"year": entry["year"]} if entry["year"] else {}),
+                extra=extra | audio.extra(track_id),
                 source=NAME,
             )
         )
     if unsplit:
         result.warnings.append(f"{unsplit} annotated track(s) in no split left out")
+    if outside:
+        result.warnings.append(f"{outside} track(s) outside subset {subset!r} left out")
+    unmapped = audio.unmapped([it["extra"]["track_id"] for it in items])
+    if unmapped:
+        result.warnings.append(f"{unmapped} track(s) have no 7digital path in the map")
     keep_present(result, items)
     return result

@@ -16,7 +16,8 @@ reader is tolerant of other column names:
     Python/JSON list literal, or separated (aspects by ``|`` / ``;`` / ``,``,
     sentences by ``|`` only);
   * optional ``split`` (``train`` / ``valid`` / ``val`` / ``validation`` / ``test``),
-    ``page`` / ``page_title`` / ``title`` (Wikipedia page) and ``url``.
+    ``page`` / ``page_title`` / ``title`` / ``pageid`` (Wikipedia page), ``url`` (the
+    page's URL) and ``audio_url`` (where the audio file is downloaded from).
 
 - Audio: ``audio_root / filename`` (default ``root/audio`` when it exists, else ``root``), with
   Wikimedia's spaces-as-underscores variant tried too.
@@ -24,6 +25,14 @@ reader is tolerant of other column names:
 Texts: each mined sentence is a caption-like text of the finer kind ``mined`` (stored as
 ``caption`` with ``source`` ``wikimute:mined`` while the manifest does not accept ``mined``);
 the aspects become the tags (lower-cased) and one tag text.
+
+``extra`` holds ``file``, ``pages`` (every page id or title, in order), ``urls`` (every
+Wikipedia page URL: a file used on several pages has several) and ``audio_url`` (the first, as
+the authors' loader keeps it; fetch the audio from it).
+
+No csv of the release is public outside Zenodo (record 10223363): the loader is tested on a
+reconstruction from the authors' README and ``wikimute.py`` (Bomme/wikimute, commit 246cba2;
+``tests/fixtures/wikimute/``).
 
 Split: the ``split`` column when present; else the file's name when it contains ``train``,
 ``val`` or ``test``; else a seeded hash of the audio file name (``fractions``, default
@@ -108,7 +117,7 @@ def load(
     audio_root = Path(audio_root) if audio_root else first_existing(root / "audio") or root
 
     merged: dict[str, dict[str, Any]] = {}
-    hashed = 0
+    hashed = conflicts = 0
     for path in paths:
         for line, row in read_table(path):
             audio_col = _pick(row, AUDIO_COLUMNS)
@@ -129,7 +138,7 @@ def load(
                 raise bad_row(path, line, f"unknown split {row['split']!r}")
             split = SPLIT_NAMES.get(split_text) or _split_from_name(path)
             entry = merged.setdefault(
-                name, {"aspects": [], "sentences": [], "pages": [], "split": split}
+                name, {"aspects": [], "sentences": [], "pages": [], "urls": [], "split": split}
             )
             if split and entry["split"] and split != entry["split"]:
                 raise bad_row(path, line, f"{name!r} already in split {entry['split']}")
@@ -139,8 +148,14 @@ def load(
             page_col = _pick(row, PAGE_COLUMNS)
             if page_col and row[page_col].strip() and row[page_col].strip() not in entry["pages"]:
                 entry["pages"].append(row[page_col].strip())
-            if row.get("url", "").strip():
-                entry["url"] = row["url"].strip()
+            url = row.get("url", "").strip()
+            if url and url not in entry["urls"]:
+                entry["urls"].append(url)
+            audio_url = row.get("audio_url", "").strip()
+            if audio_url:
+                entry.setdefault("audio_url", audio_url)
+                if audio_url != entry["audio_url"]:
+                    conflicts += 1
 
     items = []
     for name, entry in merged.items():
@@ -152,9 +167,9 @@ def load(
         path = audio_root / name
         if not path.is_file() and (audio_root / name.replace(" ", "_")).is_file():
             path = audio_root / name.replace(" ", "_")
-        extra = {"file": name, "pages": entry["pages"]}
-        if "url" in entry:
-            extra["url"] = entry["url"]
+        extra = {"file": name, "pages": entry["pages"], "urls": entry["urls"]}
+        if "audio_url" in entry:
+            extra["audio_url"] = entry["audio_url"]
         items.append(
             make_item(
                 id=f"wikimute:{name}",
@@ -165,6 +180,10 @@ def load(
                 extra=extra,
                 source=NAME,
             )
+        )
+    if conflicts:
+        result.warnings.append(
+            f"{conflicts} row(s) gave another audio_url for a file already seen; kept the first"
         )
     if hashed:
         result.warnings.append(
