@@ -33,8 +33,6 @@ from typing import Any
 import numpy as np
 
 from melodex.audio import (
-    _PYAV_FIRST_EXTENSIONS,
-    _SOUNDFILE_EXTENSIONS,
     MAX_DURATION_S,
     SUPPORTED_EXTENSIONS,
     AudioInfo,
@@ -43,6 +41,7 @@ from melodex.audio import (
     read_tags,
     select_windows,
 )
+from melodex.audio.formats import _PYAV_FIRST_EXTENSIONS, _SOUNDFILE_EXTENSIONS
 from melodex.errors import AudioDecodeError, MelodexError, StoreError, bad_value
 from melodex.library.store import DESCRIPTOR_COLUMNS, FileState, Store, TrackRow, track_id
 from melodex.models import AudioEmbedding, JointModel
