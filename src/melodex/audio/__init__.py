@@ -43,6 +43,7 @@ from melodex.audio.formats import (
     MAX_SAMPLE_RATE,
     SUPPORTED_EXTENSIONS,
     AudioInfo,
+    check_header,
 )
 from melodex.audio.probe import probe
 from melodex.audio.tags import read_tags
@@ -56,6 +57,7 @@ __all__ = [
     "MAX_SAMPLE_RATE",
     "SUPPORTED_EXTENSIONS",
     "AudioInfo",
+    "check_header",
     "frame_windows",
     "load_audio",
     "probe",

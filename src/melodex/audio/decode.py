@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,12 +22,14 @@ from melodex.audio.formats import (
     _RECOVERED,
     _RESAMPLE_QUALITY,
     _SOUNDFILE_EXTENSIONS,
+    FILE_TIME_LIMIT_S,
     MAX_DURATION_S,
     MAX_SAMPLE_RATE,
     _check_extension,
     _check_file,
     _check_stream,
     _span_frames,
+    check_header,
 )
 from melodex.errors import AudioDecodeError, ParameterError
 
@@ -36,8 +39,11 @@ from melodex.errors import AudioDecodeError, ParameterError
 class _Sink:
     """Downmixed blocks in, resampled mono float32 out, without a full-rate copy of the track."""
 
-    def __init__(self, path: Path, native_sr: int, sr: int, expected: int | None) -> None:
+    def __init__(
+        self, path: Path, native_sr: int, sr: int, expected: int | None, deadline: float
+    ) -> None:
         self.path = path
+        self.deadline = deadline
         self.limit = int(MAX_DURATION_S * sr) + sr
         self.stream = (
             None
@@ -49,6 +55,8 @@ class _Sink:
         self.n = 0
 
     def add(self, mono: np.ndarray, last: bool = False) -> None:
+        if time.monotonic() > self.deadline:
+            raise _too_slow(self.path)
         mono = np.ascontiguousarray(mono)  # a no-op for the views _downmix returns
         out = mono if self.stream is None else self.stream.resample_chunk(mono, last=last)
         k = out.shape[0]
@@ -73,6 +81,14 @@ class _Sink:
         if self.n < 0.9 * self.buf.shape[0]:
             return self.buf[: self.n].copy()  # free the unused tail of an over-estimate
         return self.buf[: self.n]
+
+
+def _too_slow(path: Path) -> AudioDecodeError:
+    return AudioDecodeError(
+        path,
+        f"decoding took longer than the {FILE_TIME_LIMIT_S:g} s limit per file "
+        "(a damaged or enormous file)",
+    )
 
 
 def _downmix(x: np.ndarray) -> np.ndarray:
@@ -116,7 +132,9 @@ def _sf_name(path: Path) -> str | bytes:
     return name
 
 
-def _load_soundfile(path: Path, sr: int, offset: float, duration: float | None) -> np.ndarray:
+def _load_soundfile(
+    path: Path, sr: int, offset: float, duration: float | None, deadline: float
+) -> np.ndarray:
     try:
         f = sf.SoundFile(_sf_name(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
@@ -130,7 +148,7 @@ def _load_soundfile(path: Path, sr: int, offset: float, duration: float | None) 
                 f.seek(start)
             except (sf.LibsndfileError, RuntimeError) as exc:  # data cut short of the offset
                 raise _StreamError(f"cannot seek to {offset:g} s: {exc}") from None
-        sink = _Sink(path, f.samplerate, sr, count)
+        sink = _Sink(path, f.samplerate, sr, count, deadline)
         block = np.empty((_BLOCK_FRAMES, f.channels), dtype=np.float32)
         remaining = count
         while remaining is None or remaining > 0:
@@ -154,7 +172,14 @@ def _first_audio_stream(path: Path, container: av.container.InputContainer) -> a
     if not container.streams.audio:
         raise AudioDecodeError(path, "no audio stream in the file")
     stream = container.streams.audio[0]
-    _check_stream(path, stream.codec_context.sample_rate, stream.codec_context.channels)
+    ctx = stream.codec_context
+    if ctx is None:  # FFmpeg knows the container but has no decoder (36-bit PCM, ...)
+        raise AudioDecodeError(
+            path,
+            "unsupported audio encoding: FFmpeg has no decoder for its stream, and libsndfile "
+            "does not read it (a sample format such as 36-bit PCM?)",
+        )
+    _check_stream(path, ctx.sample_rate, ctx.channels)
     return stream
 
 
@@ -168,9 +193,14 @@ def _stream_frames(container: av.container.InputContainer, stream: av.AudioStrea
     return None
 
 
+#: Seconds FFmpeg may spend opening a file, and on one read, before it is interrupted (a
+#: demuxer scanning gigabytes of junk for a frame sync otherwise blocks in one call).
+_AV_TIMEOUT = (20.0, 20.0)
+
+
 def _open_av(path: Path) -> av.container.InputContainer:
     try:
-        return av.open(str(path), mode="r")
+        return av.open(str(path), mode="r", timeout=_AV_TIMEOUT)
     except av.FFmpegError as exc:
         raise _OpenError(str(exc)) from None
 
@@ -187,7 +217,9 @@ def _decoded_blocks(
         yield out.to_ndarray().T
 
 
-def _load_pyav(path: Path, sr: int, offset: float, duration: float | None) -> np.ndarray:
+def _load_pyav(
+    path: Path, sr: int, offset: float, duration: float | None, deadline: float
+) -> np.ndarray:
     container = _open_av(path)
     with container:
         stream = _first_audio_stream(path, container)
@@ -199,7 +231,7 @@ def _load_pyav(path: Path, sr: int, offset: float, duration: float | None) -> np
         if count is None and declared is not None and declared > 0:
             _span_frames(path, native, declared, 0.0, None)  # raises if the header is absurd
         expected = count if count is not None else (declared - start if declared else None)
-        sink = _Sink(path, native, sr, expected)
+        sink = _Sink(path, native, sr, expected, deadline)
         skip, remaining = start, count
         try:
             for block in _decoded_blocks(container, stream):
@@ -214,6 +246,8 @@ def _load_pyav(path: Path, sr: int, offset: float, duration: float | None) -> np
                 if remaining == 0:
                     break
         except av.FFmpegError as exc:
+            if isinstance(exc, av.ExitError) or time.monotonic() > deadline:
+                raise _too_slow(path) from None  # interrupted by the read timeout
             raise _StreamError(str(exc)) from None
         if sink.n == 0 and skip:
             raise AudioDecodeError(path, f"zero-length audio: offset {offset:g} s is past the end")
@@ -223,7 +257,7 @@ def _load_pyav(path: Path, sr: int, offset: float, duration: float | None) -> np
 # --------------------------------------------------------------------------- public API
 
 
-_Backend = Callable[[Path, int, float, float | None], np.ndarray]
+_Backend = Callable[[Path, int, float, float | None, float], np.ndarray]
 
 
 def _backends(ext: str) -> list[tuple[str, _Backend]]:
@@ -292,15 +326,24 @@ def load_audio(
     open_errors: list[str] = []
     stream_error: str | None = None
     expected: int | None = None
+    check_header(path)
+    deadline = time.monotonic() + FILE_TIME_LIMIT_S
     for name, backend in _backends(ext):
         try:
-            y = backend(path, sr, offset, duration)
+            y = backend(path, sr, offset, duration, deadline)
+        except AudioDecodeError:
+            raise
+        except MemoryError:
+            raise AudioDecodeError(path, "too large to decode in memory") from None
         except _OpenError as exc:
             open_errors.append(f"{name}: {exc}")
             continue
         except _StreamError as exc:
             stream_error = stream_error or f"{name}: {exc}"
             expected = expected or exc.expected
+            continue
+        except Exception as exc:  # any other decoder oddity is a property of the file
+            open_errors.append(f"{name}: {type(exc).__name__}: {exc}")
             continue
         if stream_error is not None and expected and len(y) < _RECOVERED * expected:
             # FFmpeg skips damaged frames without an error: a file another decoder found

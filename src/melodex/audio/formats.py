@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,12 @@ MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 256
 #: Longest span, in seconds, one call decodes (3 h: ~0.7 GB of float32 at 16 kHz).
 MAX_DURATION_S = 3 * 3600.0
+
+#: Most wall-clock seconds one file may take to decode (a legal 3 h file takes ~30 s); beyond
+#: it the file is refused with this reason instead of holding a run.
+FILE_TIME_LIMIT_S = 300.0
+#: Bytes read from the start of a file to find an audio header before anything reads the rest.
+SNIFF_BYTES = 1 << 16
 
 #: Share of the declared length a fallback decoder must recover after another reported damage.
 _RECOVERED = 0.9
@@ -141,3 +148,79 @@ def _span_frames(
             f"{MAX_DURATION_S / 3600:g} h limit; read it in parts with offset= and duration=",
         )
     return start, count
+
+
+# --------------------------------------------------------------------------- header sniffing
+
+#: Container signatures at the start of a file (after any ID3v2 tag).
+_MAGIC = (
+    (0, b"RIFF"),  # WAV
+    (0, b"RF64"),  # WAV over 4 GB
+    (0, b"BW64"),
+    (0, b"FORM"),  # AIFF / AIFC
+    (0, b"fLaC"),
+    (0, b"OggS"),  # Vorbis, Opus, FLAC in Ogg
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska (mka)
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"),  # ASF (wma)
+    (0, b"ADIF"),  # AAC
+    (4, b"ftyp"),  # MP4 / M4A
+    (4, b"moov"),
+    (4, b"mdat"),
+    (4, b"free"),
+    (4, b"wide"),
+    (4, b"skip"),
+)
+
+
+def _id3_end(head: bytes) -> int:
+    """Bytes taken by an ID3v2 tag at the start of ``head`` (0 when there is none)."""
+    if len(head) < 10 or head[:3] != b"ID3" or any(b & 0x80 for b in head[6:10]):
+        return 0
+    size = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]  # syncsafe
+    footer = 10 if head[5] & 0x10 else 0
+    return 10 + size + footer
+
+
+def _has_frame_sync(data: bytes) -> bool:
+    """Whether an MPEG audio / ADTS / FLAC frame sync (11 set bits) occurs in ``data``."""
+    start = data.find(b"\xff")
+    while 0 <= start < len(data) - 1:
+        if data[start + 1] & 0xE0 == 0xE0:
+            return True
+        start = data.find(b"\xff", start + 1)
+    return False
+
+
+def check_header(path: str | os.PathLike[str]) -> None:
+    """Refuse, from its first bytes, a file that holds no audio header, before anything reads it all.
+
+    Why: FFmpeg, asked to open a ``.flac`` of zeros, scans the whole file for a frame sync (a
+    20 GB sparse file took minutes), and hashing reads every byte. A file passes when it starts
+    (after any ID3v2 tag) with a known container signature, or when an MPEG/ADTS/FLAC frame
+    sync occurs in its first :data:`SNIFF_BYTES` (raw MP3 and AAC streams have no other header).
+    Raises :class:`AudioDecodeError` naming what was found instead.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+            skip = _id3_end(head)
+            if skip:
+                f.seek(skip)
+                head = f.read(SNIFF_BYTES)
+                if not head:
+                    raise AudioDecodeError(path, "an ID3 tag and no audio after it")
+    except OSError as exc:
+        raise AudioDecodeError(path, f"cannot read file: {exc.strerror or exc}") from None
+    if not head and not skip:
+        raise AudioDecodeError(path, "empty file (zero bytes)")
+    if any(head[at : at + len(magic)] == magic for at, magic in _MAGIC):
+        return
+    if _has_frame_sync(head):
+        return
+    if not head.strip(b"\x00"):
+        what = f"the first {len(head):,} bytes are all zero"
+    else:
+        what = f"it starts with {head[:8].hex(' ')}"
+    where = " after its ID3 tag" if skip else ""
+    raise AudioDecodeError(path, f"not an audio file (no audio header{where}: {what})")

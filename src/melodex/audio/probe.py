@@ -14,6 +14,7 @@ from melodex.audio.formats import (
     _check_extension,
     _check_file,
     _check_stream,
+    check_header,
 )
 from melodex.errors import AudioDecodeError
 
@@ -27,6 +28,16 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
     path = Path(path)
     _check_file(path)
     ext = _check_extension(path)
+    check_header(path)
+    try:
+        return _probe(path, ext)
+    except AudioDecodeError:
+        raise
+    except Exception as exc:  # any other decoder oddity is a property of the file
+        raise AudioDecodeError(path, f"unreadable header ({type(exc).__name__}: {exc})") from None
+
+
+def _probe(path: Path, ext: str) -> AudioInfo:
     sf_error = None
     if ext in _SOUNDFILE_EXTENSIONS:
         try:

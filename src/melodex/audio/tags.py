@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import av
 import mutagen
 import mutagen.asf
 import soundfile as sf
 
-from melodex.audio.decode import _sf_name
+from melodex.audio.decode import _AV_TIMEOUT, _sf_name
 from melodex.audio.formats import (
     _ASF_KEYS,
     _ID3_FRAMES,
@@ -18,7 +19,9 @@ from melodex.audio.formats import (
     _SOUNDFILE_EXTENSIONS,
     _TAG_KEYS,
     _check_file,
+    check_header,
 )
+from melodex.errors import AudioDecodeError
 
 
 def _clean(values: object) -> str | None:
@@ -54,36 +57,55 @@ def read_tags(path: str | os.PathLike[str]) -> dict[str, str]:
         f = None
     raw = getattr(f, "tags", None) if f is not None else None
     if raw is not None:
-        if all(hasattr(raw, name) for name in ("getall", "version")):  # a bare ID3 (WAV/AIFF)
-            for frame_id, key in _ID3_FRAMES.items():
-                frames = raw.getall(frame_id)
-                value = _clean([t for fr in frames for t in fr.text]) if frames else None
-                if value:
-                    tags[key] = value
-        elif isinstance(raw, mutagen.asf.ASFTags):
-            for name, key in _ASF_KEYS.items():
-                value = _clean(raw[name]) if name in raw else None
-                if value:
-                    tags[key] = value
-        else:
-            for key in _TAG_KEYS:
-                try:
-                    value = _clean(raw[key]) if key in raw else None
-                except (KeyError, ValueError, TypeError):
-                    value = None
-                if value:
-                    tags[key] = value
-    if not tags and path.suffix.lower() in _SOUNDFILE_EXTENSIONS:
-        tags = _soundfile_tags(path)
-    if not tags and path.suffix.lower() in _PYAV_EXTENSIONS:
-        tags = _ffmpeg_tags(path)
+        try:
+            tags = _mutagen_tags(raw)
+        except Exception:  # a malformed frame: read what the other readers find
+            tags = {}
+    if not tags and _has_header(path):  # the readers below open the whole file
+        if path.suffix.lower() in _SOUNDFILE_EXTENSIONS:
+            tags = _soundfile_tags(path)
+        if not tags and path.suffix.lower() in _PYAV_EXTENSIONS:
+            tags = _ffmpeg_tags(path)
+    return tags
+
+
+def _has_header(path: Path) -> bool:
+    try:
+        check_header(path)
+    except AudioDecodeError:
+        return False
+    return True
+
+
+def _mutagen_tags(raw: Any) -> dict[str, str]:
+    """The keys melodex keeps from mutagen's view of a file's tags."""
+    tags: dict[str, str] = {}
+    if all(hasattr(raw, name) for name in ("getall", "version")):  # a bare ID3 (WAV/AIFF)
+        for frame_id, key in _ID3_FRAMES.items():
+            frames = raw.getall(frame_id)
+            value = _clean([t for fr in frames for t in fr.text]) if frames else None
+            if value:
+                tags[key] = value
+    elif isinstance(raw, mutagen.asf.ASFTags):
+        for name, key in _ASF_KEYS.items():
+            value = _clean(raw[name]) if name in raw else None
+            if value:
+                tags[key] = value
+    else:
+        for key in _TAG_KEYS:
+            try:
+                value = _clean(raw[key]) if key in raw else None
+            except (KeyError, ValueError, TypeError):
+                value = None
+            if value:
+                tags[key] = value
     return tags
 
 
 def _ffmpeg_tags(path: Path) -> dict[str, str]:
     """Container metadata as FFmpeg sees it (Matroska and others mutagen does not parse)."""
     try:
-        with av.open(str(path), mode="r") as container:
+        with av.open(str(path), mode="r", timeout=_AV_TIMEOUT) as container:
             meta = {k.lower(): v for k, v in container.metadata.items()}
             for stream in container.streams.audio[:1]:
                 meta.update(

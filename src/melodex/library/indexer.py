@@ -41,7 +41,7 @@ from melodex.audio import (
     read_tags,
     select_windows,
 )
-from melodex.audio.formats import _PYAV_FIRST_EXTENSIONS, _SOUNDFILE_EXTENSIONS
+from melodex.audio.formats import _PYAV_FIRST_EXTENSIONS, _SOUNDFILE_EXTENSIONS, check_header
 from melodex.errors import AudioDecodeError, MelodexError, StoreError, bad_value
 from melodex.library.store import DESCRIPTOR_COLUMNS, FileState, Store, TrackRow, track_id
 from melodex.models import AudioEmbedding, JointModel
@@ -185,7 +185,10 @@ def _decode(
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):  # a FIFO would block the hash forever
             return _Decoded(path, 0, 0, "", {}, error=f"not a regular file ({_kind(st.st_mode)})")
+        check_header(path)  # before hashing: a 20 GB file of junk is refused from its first bytes
         digest = file_hash(path)
+    except AudioDecodeError as exc:
+        return _Decoded(path, st.st_size, st.st_mtime_ns, "", {}, error=exc.reason)
     except OSError as exc:
         return _Decoded(path, 0, 0, "", {}, error=f"cannot read file: {exc.strerror or exc}")
     item = _Decoded(path, st.st_size, st.st_mtime_ns, digest, {})
@@ -206,6 +209,8 @@ def _decode(
         item.error = exc.reason
     except MemoryError:
         item.error = "file too large to decode in memory"
+    except Exception as exc:  # a decoder bug must cost one file, never the run
+        item.error = f"cannot decode: {type(exc).__name__}: {exc}"
     return item
 
 

@@ -29,6 +29,9 @@ def main(argv: list[str]) -> int:
     except MemoryError:
         print("decoding needs too much memory", file=sys.stderr)
         return 2
+    except Exception as exc:  # a decoder bug: the client gets its type, never its text
+        print(f"the decoder failed ({type(exc).__name__})", file=sys.stderr)
+        return 2
     sf.write(dst, y, sr, subtype="FLOAT", format="WAV")
     return 0
 

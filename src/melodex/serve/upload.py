@@ -102,7 +102,13 @@ async def decode_clip(
         ) from None
     if proc.returncode != 0:
         reason = stderr.decode("utf-8", "replace").strip().splitlines()
-        shown = reason[-1] if reason else f"decoder exited with code {proc.returncode}"
+        if proc.returncode != 2 or not reason:  # not a reason the decoder chose to give
+            raise UploadError(
+                422,
+                "undecodable_audio",
+                f"the clip could not be decoded (the decoder exited with code {proc.returncode})",
+            )
+        shown = reason[-1]
         # the reason names the temporary file: keep only what follows "path: "
         shown = shown.replace(str(src), "upload")
         raise UploadError(422, "undecodable_audio", f"the clip could not be decoded: {shown}")
