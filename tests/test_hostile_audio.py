@@ -28,6 +28,9 @@ from tests import hostile_audio
 from tests.conftest import examples
 from tests.music_fixtures import tone_piece, write_audio
 
+#: The base URL of in-process clients: a loopback Host, which the server answers by default.
+LOCAL = "http://localhost"
+
 #: What a reason must never look like: a Python exception leaking through.
 LEAK = re.compile(r"Traceback|NoneType|AttributeError|object has no attribute")
 
@@ -151,7 +154,9 @@ def test_server_422_names_the_cause_without_exception_text(tmp_path: Path, toy_m
     music = tmp_path / "music"
     write_audio(music / "a.flac", tone_piece(0, 3.0))
     Library(tmp_path / "db", model=toy_model).index(music)
-    client = TestClient(create_app(ServeConfig(db=tmp_path / "db", model=toy_model)))
+    client = TestClient(
+        create_app(ServeConfig(db=tmp_path / "db", model=toy_model)), base_url=LOCAL
+    )
     clip = hostile_audio.wav_bytes(bits=36, rate=8000, frames=30)
     r = client.post("/api/describe", files={"file": ("x.wav", io.BytesIO(clip), "audio/wav")})
     assert r.status_code == 422, r.text

@@ -22,6 +22,9 @@ from melodex.library.store import track_id  # noqa: E402
 from melodex.serve import ServeConfig, create_app  # noqa: E402
 from tests.music_fixtures import tone_piece, write_audio  # noqa: E402
 
+#: The base URL of in-process clients: a loopback Host, which the server answers by default.
+LOCAL = "http://localhost"
+
 FORMATS = (".flac", ".mp3", ".ogg", ".wav")
 CONTENT_TYPES = {
     ".flac": "audio/flac",
@@ -69,7 +72,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, toy_model):
 @pytest.fixture(scope="session")
 def client(served) -> TestClient:
     db, _, model = served
-    return TestClient(create_app(ServeConfig(db=db, model=model)), raise_server_exceptions=False)
+    return TestClient(
+        create_app(ServeConfig(db=db, model=model)), raise_server_exceptions=False, base_url=LOCAL
+    )
 
 
 @pytest.fixture(scope="session")
@@ -241,7 +246,7 @@ def test_a_file_changed_or_replaced_since_indexing_is_not_served(tmp_path: Path,
     music = make_music(tmp_path / "music", 2)
     db = tmp_path / "library"
     Library(db, model=toy_model).index(tmp_path / "music")
-    client = TestClient(create_app(ServeConfig(db=db, model=toy_model)))
+    client = TestClient(create_app(ServeConfig(db=db, model=toy_model)), base_url=LOCAL)
     points = client.get("/api/map").json()["points"]
     by_title = {p["title"]: p["id"] for p in points}
     music[0].unlink()
@@ -314,6 +319,7 @@ def test_upload_size_and_decode_time_limits(served) -> None:
     small = TestClient(
         create_app(ServeConfig(db=db, model=model, max_upload_bytes=100_000)),
         raise_server_exceptions=False,
+        base_url=LOCAL,
     )
     buf = io.BytesIO()
     sf.write(buf, np.zeros(200_000, np.float32), 16000, format="WAV", subtype="PCM_16")
@@ -322,7 +328,9 @@ def test_upload_size_and_decode_time_limits(served) -> None:
         413,
         "payload_too_large",
     )
-    slow = TestClient(create_app(ServeConfig(db=db, model=model, decode_timeout=0.001)))
+    slow = TestClient(
+        create_app(ServeConfig(db=db, model=model, decode_timeout=0.001)), base_url=LOCAL
+    )
     with music[0].open("rb") as f:
         assert_error(
             slow.post("/api/describe", files={"file": ("a.flac", f)}), 408, "decode_timeout"
@@ -334,7 +342,9 @@ def test_upload_size_and_decode_time_limits(served) -> None:
 
 def test_token_guards_every_api_request(served) -> None:
     db, _, model = served
-    guarded = TestClient(create_app(ServeConfig(db=db, model=model, token="s3cret")))
+    guarded = TestClient(
+        create_app(ServeConfig(db=db, model=model, token="s3cret")), base_url=LOCAL
+    )
     for url in ("/api/health", "/api/search?q=piano", "/api/map", "/api/tracks/1/audio"):
         r = guarded.get(url)
         assert_error(r, 401, "unauthorized")
@@ -349,7 +359,9 @@ def test_token_guards_every_api_request(served) -> None:
 
 def test_saturated_server_answers_503(served) -> None:
     db, music, model = served
-    busy = TestClient(create_app(ServeConfig(db=db, model=model, max_queries=0, max_heavy=0)))
+    busy = TestClient(
+        create_app(ServeConfig(db=db, model=model, max_queries=0, max_heavy=0)), base_url=LOCAL
+    )
     r = busy.get("/api/search", params={"q": "piano"})
     assert_error(r, 503, "busy")
     assert r.headers["retry-after"] == "1"
@@ -389,7 +401,7 @@ def test_a_second_indexer_run_is_seen_without_restart(tmp_path: Path, toy_model)
     make_music(music, 2)
     db = tmp_path / "library"
     Library(db, model=toy_model).index(music)
-    client = TestClient(create_app(ServeConfig(db=db, model=toy_model)))
+    client = TestClient(create_app(ServeConfig(db=db, model=toy_model)), base_url=LOCAL)
     assert client.get("/api/health").json()["tracks"] == 2
     assert len(client.get("/api/map").json()["points"]) == 2
     assert len(client.get("/api/search", params={"q": "organ", "k": 10}).json()) == 2
@@ -411,7 +423,9 @@ def test_a_second_indexer_run_is_seen_without_restart(tmp_path: Path, toy_model)
 
 
 def test_an_empty_or_missing_library_answers_empty(tmp_path: Path, toy_model) -> None:
-    client = TestClient(create_app(ServeConfig(db=tmp_path / "nothing", model=toy_model)))
+    client = TestClient(
+        create_app(ServeConfig(db=tmp_path / "nothing", model=toy_model)), base_url=LOCAL
+    )
     health = client.get("/api/health").json()
     assert health["tracks"] == 0 and health["index"] is None
     assert client.get("/api/search", params={"q": "piano"}).json() == []

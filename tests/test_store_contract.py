@@ -39,6 +39,9 @@ DIM = 8
 CHROMA_PAGE = 7
 BACKENDS = ("lance", pytest.param("chroma", marks=pytest.mark.heavy))
 
+#: The base URL of in-process clients: a loopback Host, which the server answers by default.
+LOCAL = "http://localhost"
+
 
 # -- the server -------------------------------------------------------------------------------
 def _free_port() -> int:
@@ -694,7 +697,7 @@ def test_cli_and_server_take_a_chroma_url(
     found = CliRunner().invoke(app, ["search", "organ", "-k", "3", "--db", url, "--json"])
     assert [h["id"] for h in json.loads(found.stdout)] == want
 
-    client = TestClient(create_app(ServeConfig(db=url, model=toy_model)))
+    client = TestClient(create_app(ServeConfig(db=url, model=toy_model)), base_url=LOCAL)
     health = client.get("/api/health").json()
     assert (health["tracks"], health["index"]) == (5, "chroma")
     hits = client.get("/api/search", params={"q": "organ", "k": 3}).json()

@@ -279,7 +279,20 @@ def serve(
         str | None,
         typer.Option(
             envvar="MELODEX_TOKEN",
-            help="Require 'Authorization: Bearer TOKEN' (or ?token=) on every /api request.",
+            help="Require 'Authorization: Bearer TOKEN' (or ?token=) on every /api request. "
+            "Prefer $MELODEX_TOKEN or --token-file: a --token is visible in `ps`.",
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option("--token-file", help="Read the token from this file's first line."),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="Also answer requests for this Host name (repeatable; loopback names, IP "
+            "addresses and the --host name always pass; '*' turns the check off).",
         ),
     ] = None,
     insecure: Annotated[
@@ -291,12 +304,16 @@ def serve(
     ] = 30.0,
 ) -> None:
     """Serve the library over HTTP: a JSON API (spec at /openapi.json) and a web page at /."""
-    import ipaddress
+    from melodex.serve.security import check_token_strength, is_loopback, read_token_file
 
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
+    loopback = is_loopback(host)
+    if token_file is not None:
+        with errors():
+            token = read_token_file(token_file)
+    weak = check_token_strength(token, public=not loopback)
+    if weak is not None:
+        err.print(f"[red]error:[/red] {shown(weak)}", highlight=False)
+        raise typer.Exit(2)
     if not loopback and not token:
         if not insecure:
             err.print(
@@ -313,10 +330,13 @@ def serve(
     from melodex.serve import ServeConfig, create_app
 
     with errors():
+        library_here(db)
         config = ServeConfig(
             db=db,
             model=model,
             token=token,
+            bind_host=host,
+            allow_hosts=tuple(allow_host or ()),
             max_upload_bytes=max_upload_mb * 1024 * 1024,
             decode_timeout=decode_timeout,
         )
@@ -327,3 +347,17 @@ def serve(
         highlight=False,
     )
     uvicorn.run(web, host=host, port=port, log_level="warning")
+
+
+def library_here(db: str | None) -> None:
+    """Refuse to serve a library that does not exist (a typo in --db would serve nothing)."""
+    from melodex.errors import StoreError
+    from melodex.library.backends import as_location, is_store_url
+    from melodex.library.library import default_library_path
+
+    location = as_location(db) if db is not None else default_library_path()
+    if not is_store_url(location) and not Path(location).exists():
+        raise StoreError(
+            f"{location}: no library here (check --db, or run `melodex index DIR --db "
+            f"{location}` first)"
+        )

@@ -221,6 +221,20 @@ class Store:
             os.replace(tmp, self.path / META_FILE)
         self.meta = meta
 
+    def add_root(self, folder: str | Path) -> None:
+        """Remember a folder indexed into this store: the server streams only files under one."""
+        root = os.path.abspath(os.path.expanduser(folder))
+        roots = list(self.meta.get("roots", []))
+        if self.meta and root not in roots:
+            self._write_meta({**self.meta, "roots": sorted([*roots, root])})
+
+    def roots(self) -> list[str]:
+        """The folders indexed into this store (as of now, re-read from disk)."""
+        try:
+            return list(self._read_meta().get("roots", []))
+        except StoreError:
+            return []
+
     def check_model(self, identity: str) -> None:
         if self.meta and self.meta["model"] != identity:
             raise StoreError(

@@ -26,6 +26,7 @@ from melodex.serve.guard import install_guard
 from melodex.serve.models import ErrorResponse
 from melodex.serve.routes_clips import clips_router
 from melodex.serve.routes_library import library_router
+from melodex.serve.security import HostPolicy, SecurityMiddleware, library_gone_check
 from melodex.serve.service import LibraryService, ServeConfig
 
 STATIC = Path(__file__).parent / "static"
@@ -56,6 +57,13 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     app.state.config = config
     install_error_handlers(app, scrub=service.scrub, max_upload_bytes=config.max_upload_bytes)
     install_guard(app, token=config.token, max_upload_bytes=config.max_upload_bytes)
+    app.add_middleware(  # outermost: Host, Origin, upload size, a removed library
+        SecurityMiddleware,
+        hosts=HostPolicy(config.bind_host, config.allow_hosts),
+        max_upload_bytes=config.max_upload_bytes,
+        max_uploads=config.max_heavy,
+        library_gone=library_gone_check(service.path if service.queries.store_or_none() else None),
+    )
     app.include_router(library_router(service))
     app.include_router(clips_router(service))
 

@@ -17,6 +17,7 @@ from melodex.errors import MelodexError, StoreError
 from melodex.library.library import MAX_TRACK_ID, Hit
 from melodex.serve.errors import ApiError
 from melodex.serve.models import ErrorResponse, HealthOut, HitOut, MapOut, TrackOut
+from melodex.serve.security import under_roots
 from melodex.serve.service import LibraryService
 
 MAX_K = 100
@@ -159,6 +160,7 @@ def library_router(service: LibraryService) -> APIRouter:
             "audio_url": f"/api/tracks/{track_id}/audio",
         }
 
+    @router.head("/api/tracks/{track_id}/audio", include_in_schema=False)
     @router.get(
         "/api/tracks/{track_id}/audio",
         response_class=FileResponse,
@@ -183,6 +185,7 @@ def library_router(service: LibraryService) -> APIRouter:
             or not stat.S_ISREG(st.st_mode)
             or ext not in AUDIO_TYPES
             or (st.st_size, st.st_mtime_ns) != (row["size"], row["mtime_ns"])
+            or not under_roots(path, service.roots())
         ):
             raise ApiError(
                 404,

@@ -28,6 +28,8 @@ class ServeConfig:
     max_clip_seconds: float = 600.0
     max_heavy: int = 2  # describe uploads and map builds running at once; more get 503
     max_queries: int = 32  # search/similar/track requests running at once; more get 503
+    bind_host: str | None = None  # the address served on: its name passes the Host check
+    allow_hosts: tuple[str, ...] = ()  # more Host names to answer ("*": any)
 
 
 class Gate:
@@ -82,6 +84,12 @@ class LibraryService:
         if store is not None:
             store.refresh()
         return store
+
+    def roots(self) -> list[str]:
+        """The folders indexed into the library (empty when the store does not keep them)."""
+        store = self.queries.store_or_none()
+        roots = getattr(store, "roots", None)
+        return roots() if callable(roots) else []
 
     def count(self) -> tuple[int, int, str | None]:
         """(tracks, store version, index kind or None) as of now."""
