@@ -181,8 +181,10 @@ def build_fault_folder(root: Path) -> FaultFolder:
     struct.pack_into("<I", header, 24, 2_000_000_000)  # a 2 GHz sample rate
     bad("huge-rate.wav", r"sample rate 2000000000 Hz").write_bytes(bytes(header))
     os.mkfifo(bad("fifo.wav", r"not a regular file \(a named pipe\)"))
-    bad("dev-zero.wav", r"not a regular file \(a character device\)").symlink_to("/dev/zero")
-    bad("io-error.wav", r"cannot read file: Input/output error").symlink_to("/proc/self/mem")
+    # links to files outside the folder are not followed by default (test_walk_roots.py
+    # follows them: a character device, an I/O error)
+    bad("dev-zero.wav", r"outside the folder").symlink_to("/dev/zero")
+    bad("io-error.wav", r"outside the folder").symlink_to("/proc/self/mem")
     bad("broken.wav", r"broken symbolic link").symlink_to(root / "nowhere.wav")
     bad("loop-a.wav", r"symbolic link loop").symlink_to(root / "loop-b.wav")
     bad("loop-b.wav", r"symbolic link loop").symlink_to(root / "loop-a.wav")

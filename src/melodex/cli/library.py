@@ -49,6 +49,14 @@ def index(
         ),
     ] = None,
     batch: Annotated[int, typer.Option(min=1, help="Files per Ray task (with --ray).")] = 4,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--follow-symlinks",
+            help="Enter linked folders and index linked files outside FOLDER (each folder "
+            "once; never a folder above FOLDER, nor /proc, /sys, /dev).",
+        ),
+    ] = False,
     commit_every: Annotated[
         int, typer.Option(min=1, help="Tracks per atomic commit.", hidden=True)
     ] = 16,
@@ -63,7 +71,10 @@ def index(
     """Index (or re-index incrementally) a folder of music."""
     with errors():
         lib = library(db, model)
-        options: dict[str, object] = {"commit_every": commit_every}
+        options: dict[str, object] = {
+            "commit_every": commit_every,
+            "follow_symlinks": follow_symlinks,
+        }
         if ray is not None:
             options |= {"workers": workers, "batch_size": batch}
         else:

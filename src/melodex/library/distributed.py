@@ -187,6 +187,7 @@ def index_folder_ray(
     keep_windows: bool = True,
     descriptors: bool = False,
     events: EventFn | None = None,
+    follow_symlinks: bool = False,
 ) -> IndexReport:
     """Bring the store in line with ``folder``, embedding on a Ray cluster.
 
@@ -199,7 +200,9 @@ def index_folder_ray(
     report = IndexReport()
     bind_model(store, model)
     with store.writing():
-        plan = plan_index(store, folder, report, descriptors=descriptors)
+        plan = plan_index(
+            store, folder, report, descriptors=descriptors, follow_symlinks=follow_symlinks
+        )
         writer = IndexWriter(store, plan, report, commit_every=commit_every, events=events)
         if plan.todo:
             with ray_cluster(address, workers) as ray:

@@ -58,6 +58,7 @@ class IndexReport:
     skipped: int = 0
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    followed: list[str] = field(default_factory=list)  # linked folders walked (--follow-symlinks)
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
 
@@ -90,19 +91,46 @@ def bind_model(store: Store, model: JointModel) -> None:
     )
 
 
-def scan_folder(folder: str | Path) -> tuple[list[str], list[tuple[str, str]]]:
-    """Audio files below ``folder`` (absolute, sorted) and the paths that could not be read.
+#: Pseudo file systems a followed link must never lead into (other processes' files, devices).
+_SYSTEM_TREES = ("/proc", "/sys", "/dev", "/run")
 
-    Symlinks to files are followed; symlinked folders are followed once (loops are cut).
-    The walk keeps its own stack instead of recursing, so no folder depth can overflow it.
+
+@dataclass
+class Scan:
+    """What a walk found: audio files, unreadable paths, and the linked folders it followed."""
+
+    files: list[str]
+    problems: list[tuple[str, str]]
+    followed: list[str] = field(default_factory=list)
+
+
+def scan_folder(
+    folder: str | Path, *, follow_symlinks: bool = False
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Audio files below ``folder`` (absolute, sorted) and the paths that could not be read."""
+    found = walk_folder(folder, follow_symlinks=follow_symlinks)
+    return found.files, found.problems
+
+
+def walk_folder(folder: str | Path, *, follow_symlinks: bool = False) -> Scan:
+    """Walk ``folder`` without leaving it, unless ``follow_symlinks`` says otherwise.
+
+    By default the walk stays inside the folder: a symbolic link to a folder is not entered
+    (``ln -s / music/root`` indexes nothing outside ``music``), and a link to a file is indexed
+    only when the file it resolves to is inside the folder too (else it is reported). With
+    ``follow_symlinks`` linked folders are entered, each real folder once (loops are cut), never
+    into a folder that contains the root (that would walk the root's whole parent) nor into
+    /proc, /sys, /dev or /run. The walk keeps its own stack instead of recursing, so no folder
+    depth can overflow it.
     """
     root = Path(os.path.expanduser(folder))  # pathlib raises on an unknown ~user
     if not root.exists():
         raise MelodexError(f"{root}: no such folder")
     if not root.is_dir():
         raise MelodexError(f"{root}: not a folder")
-    found: list[str] = []
-    problems: list[tuple[str, str]] = []
+    scan = Scan([], [])
+    real_root = os.path.realpath(root)
+    allowed = [real_root]  # real folders whose files are inside the walk
     seen_dirs: set[tuple[int, int]] = set()
     stack = [os.path.abspath(root)]
     while stack:
@@ -115,27 +143,67 @@ def scan_folder(folder: str | Path) -> tuple[list[str], list[tuple[str, str]]]:
             with os.scandir(dirpath) as entries:
                 listed = sorted(entries, key=lambda e: e.name)
         except OSError as exc:
-            problems.append((dirpath, f"cannot read folder: {exc.strerror or exc}"))
+            scan.problems.append((dirpath, f"cannot read folder: {exc.strerror or exc}"))
             continue
         subdirs = []
         for entry in listed:
             try:
                 is_dir = entry.is_dir()  # follows symlinks
+                is_link = entry.is_symlink()
             except OSError:
-                is_dir = False
+                is_dir, is_link = False, False
             if is_dir:
-                subdirs.append(entry.path)
+                if not is_link:
+                    subdirs.append(entry.path)
+                elif follow_symlinks and _may_follow(entry.path, real_root):
+                    subdirs.append(entry.path)
+                    scan.followed.append(os.path.realpath(entry.path))
+                    allowed.append(scan.followed[-1])
                 continue
             if os.path.splitext(entry.name)[1].lower() not in SUPPORTED_EXTENSIONS:
                 continue
             try:
                 os.stat(entry.path)
             except OSError as exc:
-                problems.append((entry.path, _unreachable(entry.path, exc)))
+                scan.problems.append((entry.path, _unreachable(entry.path, exc)))
                 continue
-            found.append(entry.path)
+            if is_link and not follow_symlinks and not _inside(entry.path, allowed):
+                scan.problems.append((entry.path, _outside(entry.path)))
+                continue
+            scan.files.append(entry.path)
         stack.extend(reversed(subdirs))  # depth first, in name order
-    return sorted(set(found)), problems
+    scan.files = sorted(set(scan.files))
+    return scan
+
+
+def _inside(path: str, folders: list[str]) -> bool:
+    real = os.path.realpath(path)
+    return any(real == f or real.startswith(os.path.join(f, "")) for f in folders)
+
+
+def _may_follow(link: str, real_root: str) -> bool:
+    """Whether a linked folder may be walked: not an ancestor of the root, not a system tree."""
+    target = os.path.realpath(link)
+    if real_root == target or real_root.startswith(os.path.join(target, "")):
+        return False  # the root itself or a folder above it: the walk would escape upward
+    try:  # the link as written too: /proc/self/cwd resolves to a real folder
+        written = os.path.normpath(os.path.join(os.path.dirname(link), os.readlink(link)))
+    except OSError:
+        written = target
+    return not any(
+        p == t or p.startswith(t + "/") for t in _SYSTEM_TREES for p in (target, written)
+    )
+
+
+def _outside(path: str) -> str:
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    return (
+        f"symbolic link to a file outside the folder ({target}); not followed "
+        "(index with --follow-symlinks to include it)"
+    )
 
 
 def _unreachable(path: str, exc: OSError) -> str:
@@ -361,11 +429,18 @@ class IndexPlan:
 
 
 def plan_index(
-    store: Store, folder: str | Path, report: IndexReport, *, descriptors: bool = False
+    store: Store,
+    folder: str | Path,
+    report: IndexReport,
+    *,
+    descriptors: bool = False,
+    follow_symlinks: bool = False,
 ) -> IndexPlan:
     """Scan ``folder`` and compare it with the store: files to (re-)embed, files gone."""
-    paths, problems = scan_folder(folder)
-    report.failed.extend(problems)
+    scan = walk_folder(folder, follow_symlinks=follow_symlinks)
+    paths = scan.files
+    report.failed.extend(scan.problems)
+    report.followed.extend(scan.followed)
     known = store.file_states()
     root = os.path.join(os.path.abspath(os.path.expanduser(folder)), "")
     present = set(paths)
@@ -518,6 +593,7 @@ def index_folder(
     model_threads: int | None = None,
     descriptors: bool = False,
     events: EventFn | None = None,
+    follow_symlinks: bool = False,
 ) -> IndexReport:
     """Bring the store in line with the audio files below ``folder``.
 
@@ -526,13 +602,16 @@ def index_folder(
     ``descriptors`` adds tempo, key, mode and loudness per track (search filters need them;
     they cost about 0.3 s of CPU per track, in the decode thread). ``events`` receives the
     run's phases (planned, file, committed, compacting, finished) as they happen.
+    ``follow_symlinks`` lets the walk enter linked folders (see :func:`walk_folder`).
     """
     started = time.perf_counter()
     report = IndexReport()
     bind_model(store, model)
     threads = model_threads if model_threads is not None else _default_model_threads()
     with store.writing(), _torch_threads(threads):
-        plan = plan_index(store, folder, report, descriptors=descriptors)
+        plan = plan_index(
+            store, folder, report, descriptors=descriptors, follow_symlinks=follow_symlinks
+        )
         writer = IndexWriter(store, plan, report, commit_every=commit_every, events=events)
         sample_rate = model.config.sample_rate
         todo = plan.todo

@@ -186,8 +186,9 @@ class Library:
         else:
             report = index_folder(self._store, self.model, folder, progress=progress, **options)
         add_root = getattr(self._store, "add_root", None)
-        if add_root is not None:
-            add_root(folder)
+        if add_root is not None:  # the server streams files only from inside these
+            for root in [folder, *report.followed]:
+                add_root(root)
         if not self._native_search():
             # queries never pay for an ANN build, and new processes load a current index
             self._index = sync_index(self._store, current=self._index, save=True)
