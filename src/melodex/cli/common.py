@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -22,14 +22,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from melodex.cli.terminal import SafeConsole, escape_controls
 from melodex.errors import MelodexError
 from melodex.progress import ProgressFn
 
 if TYPE_CHECKING:
     from melodex.library.library import Library
 
-out = Console()
-err = Console(stderr=True)
+out = SafeConsole()
+err = SafeConsole(stderr=True)
 
 DbOption = Annotated[
     str | None,
@@ -63,24 +64,31 @@ def errors() -> Iterator[None]:
     try:
         yield
     except MelodexError as exc:
-        err.print(f"[red]error:[/red] {shown(exc)}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {shown(exc, lines=True)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
-def shown(text: object) -> str:
+def shown(text: object, *, lines: bool = False) -> str:
     """Text (paths, reasons) safe to print with rich: its markup escaped, so a file named
-    ``[live].mp3`` shows as itself, and non-UTF-8 file-name bytes shown as ``\\xNN``."""
+    ``[live].mp3`` shows as itself, non-UTF-8 file-name bytes shown as ``\\xNN``, and control
+    and escape characters (``\\x1b``, newlines) shown as escapes, never sent to the terminal."""
     try:
         raw = str(text).encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # a lone surrogate that no file name produced
         raw = str(text).encode("utf-8", "backslashreplace")
-    return escape(raw.decode("utf-8", "backslashreplace"))
+    return escape(escape_controls(raw.decode("utf-8", "backslashreplace"), keep_newlines=lines))
+
+
+# Characters json.dumps leaves raw with ensure_ascii=False that a terminal acts on (DEL, C1 such
+# as the one-byte CSI \x9b, bidi overrides): written as \uXXXX, which parses back the same.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def json_text(data: Any) -> str:
     """JSON that any terminal encoding can print: non-UTF-8 file-name bytes (lone surrogates
     in Python strings) become ``\\udcXX`` escapes, which ``json.loads`` turns back into them."""
     text = json.dumps(data, indent=2, ensure_ascii=False)
+    text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
