@@ -420,12 +420,32 @@ class IndexPlan:
 
     todo: list[str]
     known: dict[str, FileState]
-    gone_by_hash: dict[str, FileState]
+    gone_by_hash: dict[str, list[FileState]]  # stored files no longer found, by content
 
     @property
     def reusable_hashes(self) -> set[str]:
         """Content hashes whose vectors are already stored (unchanged or moved files)."""
         return {s.content_hash for s in self.known.values()} | set(self.gone_by_hash)
+
+    def moved_from(self, content_hash: str, size: int, mtime_ns: int) -> FileState | None:
+        """The gone file a new path is a move of, or None; taken off the gone list.
+
+        Decided per file, not per content: several gone files can share one content (copies),
+        and a move takes exactly one of them, the one whose size and modification time the new
+        path kept (a rename keeps both), else the first. The others stay gone, so they are
+        removed: two identical files, one renamed and one deleted, give one move and one
+        removal."""
+        states = self.gone_by_hash.get(content_hash)
+        if not states:
+            return None
+        same = [i for i, s in enumerate(states) if (s.size, s.mtime_ns) == (size, mtime_ns)]
+        chosen = states.pop(same[0] if same else 0)
+        if not states:
+            del self.gone_by_hash[content_hash]
+        return chosen
+
+    def still_gone(self) -> list[FileState]:
+        return [s for states in self.gone_by_hash.values() for s in states]
 
 
 def plan_index(
@@ -458,7 +478,10 @@ def plan_index(
             report.skipped += 1
         else:
             todo.append(path)
-    return IndexPlan(todo, known, {s.content_hash: s for s in gone})
+    by_hash: dict[str, list[FileState]] = {}
+    for s in sorted(gone, key=lambda s: s.path):
+        by_hash.setdefault(s.content_hash, []).append(s)
+    return IndexPlan(todo, known, by_hash)
 
 
 def embed_item(model: JointModel, item: _Decoded, *, keep_windows: bool = True) -> TrackRow:
@@ -520,15 +543,22 @@ class IndexWriter:
     def reuse(self, item: _Decoded) -> bool:
         """Keep stored vectors for an unchanged or moved file; False when none fit."""
         state = self.plan.known.get(item.path)
-        found = _reusable(self.store, state, self.plan.gone_by_hash.get(item.content_hash), item)
+        unchanged = state is not None and state.content_hash == item.content_hash
+        moved = (
+            None if unchanged else self.plan.moved_from(item.content_hash, item.size, item.mtime_ns)
+        )
+        found = _reusable(self.store, state, moved, item)
         if found is None:
+            if moved is not None:  # its row is unreadable: leave it to be removed
+                self.plan.gone_by_hash.setdefault(moved.content_hash, []).append(moved)
             return False
         row, was_move = found
         if item.descriptors is not None:  # newly requested descriptors
             row = dataclasses.replace(row, **item.descriptors)
         self._pending.append(row)
         if was_move:
-            self._moved_from.append(self.plan.gone_by_hash.pop(item.content_hash).id)
+            assert moved is not None
+            self._moved_from.append(moved.id)
             self.report.moved.append(item.path)
         elif item.descriptors is not None:
             self.report.updated.append(item.path)
@@ -571,7 +601,7 @@ class IndexWriter:
         self.commit()
         report = self.report
         if remove_missing:
-            stale = list(self.plan.gone_by_hash.values())
+            stale = self.plan.still_gone()
             self.store.delete([s.id for s in stale])
             report.removed.extend(s.path for s in stale)
         if report.added or report.updated or report.removed or report.moved:
