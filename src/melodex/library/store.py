@@ -165,6 +165,12 @@ class Store:
             raise StoreError(f"{self.path}: cannot open library: {exc}") from exc
         self._table = None
         self.meta = self._read_meta()
+        if not self.meta and (self.path / f"{TABLE}.lance").exists():
+            raise StoreError(
+                f"{self.path}: holds a LanceDB table {TABLE!r} that melodex did not make (no "
+                f"{META_FILE}); it is another program's database: choose another --db "
+                "(nothing was written)"
+            )
 
     # -- metadata: which model made these vectors -----------------------------------------
     def _read_meta(self) -> dict[str, Any]:
@@ -251,9 +257,18 @@ class Store:
             return self._table
         if (self.path / f"{TABLE}.lance").is_dir():
             try:
-                self._table = self._db.open_table(TABLE)
+                table = self._db.open_table(TABLE)
+                names = set(table.schema.names)
             except Exception as exc:  # lancedb raises several kinds
                 raise StoreError(f"{self.path}: cannot open table {TABLE!r}: {exc}") from exc
+            missing = [f.name for f in schema(self.dim or 1) if f.name not in names]
+            if missing:
+                raise StoreError(
+                    f"{self.path}: table {TABLE!r} lacks the columns melodex writes "
+                    f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); it is not "
+                    "a melodex library: choose another --db"
+                )
+            self._table = table
         elif create:
             if self.dim is None:
                 raise StoreError(f"{self.path}: bind a model before writing")
