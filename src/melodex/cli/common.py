@@ -110,9 +110,14 @@ def library(db: str | Path | None, model: str | None) -> Library:
 
 
 @contextmanager
-def progress_bar(label: str, *, unit: str = "items") -> Iterator[ProgressFn]:
-    """A progress bar on stderr with rate and ETA; yields a ``progress(done, total, note)``."""
-    columns = (
+def progress_bar(
+    label: str, *, unit: str = "items", committed: dict[str, int] | None = None
+) -> Iterator[ProgressFn]:
+    """A progress bar on stderr with rate and ETA; yields a ``progress(done, total, note)``.
+
+    ``committed`` (``{"rows": n}``, kept current by the caller) is shown beside the count: the
+    bar counts files handled, which run ahead of what is written to the store."""
+    columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -121,14 +126,20 @@ def progress_bar(label: str, *, unit: str = "items") -> Iterator[ProgressFn]:
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-    )
+    ]
+    if committed is not None:
+        columns.insert(3, TextColumn("{task.fields[committed]}"))
     with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task(label, total=None, rate="")
+        task = bar.add_task(label, total=None, rate="", committed="")
 
         def update(done: int, total: int, _note: str) -> None:
             speed = bar.tasks[task].speed
             bar.update(
-                task, completed=done, total=total, rate=f"{speed:.1f} {unit}/s" if speed else ""
+                task,
+                completed=done,
+                total=total,
+                rate=f"{speed:.1f} {unit}/s" if speed else "",
+                committed=f"({committed['rows']} written)" if committed is not None else "",
             )
 
         yield update

@@ -79,10 +79,28 @@ def index(
             options |= {"workers": workers, "batch_size": batch}
         else:
             options |= {"decode_workers": workers or 1}
-        if events:
-            options["events"] = print_event
-        with progress_bar("indexing", unit="files") as update:
-            report = lib.index(folder, progress=update, descriptors=descriptors, ray=ray, **options)
+        committed = {"rows": 0}  # what the store holds from this run, for the bar and SIGINT
+
+        def on_event(kind: str, facts: dict[str, object]) -> None:
+            if kind == "committed":
+                committed["rows"] = int(facts["total"])  # type: ignore[call-overload]
+            if events:
+                print_event(kind, facts)
+
+        options["events"] = on_event
+        try:
+            with progress_bar("indexing", unit="files", committed=committed) as update:
+                report = lib.index(
+                    folder, progress=update, descriptors=descriptors, ray=ray, **options
+                )
+        except KeyboardInterrupt:
+            err.print(
+                f"interrupted: {committed['rows']} track(s) written by this run are kept in "
+                f"{shown(lib.path)}; run the same command again to resume",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(130) from None
     if as_json:
         print_json(
             {

@@ -96,6 +96,23 @@ class Description:
         }
 
 
+def check_text(text: str) -> None:
+    """Refuse a query holding bytes that are not UTF-8 (a shell passes ``$'\\xff'`` through as a
+    lone surrogate, which no text encoder can take), naming the first such byte."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        char = text[exc.start]
+        try:
+            what = f"byte 0x{char.encode('utf-8', 'surrogateescape').hex()}"
+        except UnicodeEncodeError:
+            what = f"lone surrogate U+{ord(char):04X}"
+        raise ParameterError(
+            f"search text is not valid UTF-8 ({what} at position {exc.start}); "
+            "check the terminal's encoding"
+        ) from None
+
+
 class Library:
     """A library folder and the model that indexes and queries it.
 
@@ -229,6 +246,7 @@ class Library:
         """
         if not isinstance(text, str) or not text.strip():
             raise MelodexError("search text is empty")
+        check_text(text)
         filters = self._filters(bpm=bpm, key=key)
         allowed = None
         if filters is not None and not self._native_search():

@@ -21,6 +21,7 @@ is read and can refuse it without reading the body at all:
 from __future__ import annotations
 
 import ipaddress
+import re
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -171,6 +172,14 @@ class SecurityMiddleware:
                 return 403, "forbidden_origin", "cross-origin requests may not change state", None
             if headers.get("sec-fetch-site") == "cross-site":
                 return 403, "forbidden_origin", "cross-site requests may not change state", None
+        bad_id = _non_decimal_track_id(scope["path"])
+        if bad_id is not None:
+            return (
+                422,
+                "invalid_request",
+                f"track ids are plain decimal digits, not {bad_id!r}",
+                None,
+            )
         if scope["path"].startswith("/api") and self.library_gone():
             return (
                 503,
@@ -242,6 +251,19 @@ class SecurityMiddleware:
         message = f"the upload is larger than {size}"
         response = error_response(413, "payload_too_large", message, {"Connection": "close"})
         await response(scope, receive, send)
+
+
+_TRACK_PATH = re.compile(r"^/api/(?:similar|tracks)/([^/]+)")
+
+
+def _non_decimal_track_id(path: str) -> str | None:
+    """The id segment of a track URL when it is not plain ASCII digits (``1_000``, ``+5``,
+    ``²``), which the int parser would otherwise read as a number; else None."""
+    match = _TRACK_PATH.match(path)
+    if match is None:
+        return None
+    segment = match.group(1)
+    return None if segment.isascii() and segment.isdigit() else segment
 
 
 def library_gone_check(path: object) -> Callable[[], bool]:
