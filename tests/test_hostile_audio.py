@@ -82,6 +82,18 @@ def test_sparse_20gb_file_is_refused_from_its_header(tmp_path: Path) -> None:
     assert time.perf_counter() - started < 10  # reading 20 GB took 59-85 s before
 
 
+def test_huge_file_with_a_plausible_header_is_not_hashed(tmp_path: Path) -> None:
+    """`fLaC` then 20 GB of zeros passes the sniff; its decoder fails fast, and the content is
+    hashed only after a file has decoded (the hash read all 20 GB: 156 s here)."""
+    path = hostile_audio.sparse_file(tmp_path / "x.flac")
+    with open(path, "r+b") as f:
+        f.write(b"fLaC")
+    started = time.perf_counter()
+    item = _decode(str(path), 16000)
+    assert item.error is not None and item.content_hash == ""
+    assert time.perf_counter() - started < 30
+
+
 def test_header_sniff_accepts_every_real_format(tmp_path: Path) -> None:
     for ext in (".flac", ".wav", ".mp3", ".ogg", ".m4a"):
         check_header(write_audio(tmp_path / f"a{ext}", tone_piece(0, 1.0)))

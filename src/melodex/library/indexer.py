@@ -244,22 +244,24 @@ def _describe(samples: np.ndarray, sample_rate: int) -> dict[str, Any]:
 def _decode(
     path: str, sample_rate: int, describe: bool = False, *, long_seconds: float | None = None
 ) -> _Decoded:
-    """Hash, tags and samples of one file; failures become ``item.error``, never exceptions.
+    """Tags, samples and hash of one file; failures become ``item.error``, never exceptions.
 
-    A file longer than ``long_seconds`` (default: :func:`long_file_seconds`) is not decoded
-    here: ``item.info`` is set and :func:`embed_item` reads only the windows the model uses.
+    The header is checked first and the content hashed last, once the file has decoded: a
+    20 GB file of junk is refused from its first bytes or its decoder's failure, never read
+    whole. A file longer than ``long_seconds`` (default: :func:`long_file_seconds`) is not
+    decoded here: ``item.info`` is set and :func:`embed_item` reads only the windows the model
+    uses.
     """
     try:
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):  # a FIFO would block the hash forever
             return _Decoded(path, 0, 0, "", {}, error=f"not a regular file ({_kind(st.st_mode)})")
-        check_header(path)  # before hashing: a 20 GB file of junk is refused from its first bytes
-        digest = file_hash(path)
+        check_header(path)
     except AudioDecodeError as exc:
         return _Decoded(path, st.st_size, st.st_mtime_ns, "", {}, error=exc.reason)
     except OSError as exc:
         return _Decoded(path, 0, 0, "", {}, error=f"cannot read file: {exc.strerror or exc}")
-    item = _Decoded(path, st.st_size, st.st_mtime_ns, digest, {})
+    item = _Decoded(path, st.st_size, st.st_mtime_ns, "", {})
     try:
         item.tags = read_tags(path)
         info = _long_file_info(path, long_seconds)
@@ -269,16 +271,21 @@ def _decode(
                 mid = max(0.0, info.duration / 2 - DESCRIBE_EXCERPT_S / 2)
                 excerpt = load_audio(path, sr=sample_rate, offset=mid, duration=DESCRIBE_EXCERPT_S)
                 item.descriptors = _describe(excerpt, sample_rate)
-            return item
-        item.samples = load_audio(path, sr=sample_rate)
-        if describe:  # in the decode thread, beside the model's work
-            item.descriptors = _describe(item.samples, sample_rate)
+        else:
+            item.samples = load_audio(path, sr=sample_rate)
+            if describe:  # in the decode thread, beside the model's work
+                item.descriptors = _describe(item.samples, sample_rate)
+        item.content_hash = file_hash(path)
     except AudioDecodeError as exc:
         item.error = exc.reason
     except MemoryError:
         item.error = "file too large to decode in memory"
+    except OSError as exc:
+        item.error = f"cannot read file: {exc.strerror or exc}"
     except Exception as exc:  # a decoder bug must cost one file, never the run
         item.error = f"cannot decode: {type(exc).__name__}: {exc}"
+    if item.error is not None:
+        item.samples = None
     return item
 
 
