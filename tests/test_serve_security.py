@@ -283,3 +283,41 @@ def test_token_from_file_or_environment(tmp_path: Path, monkeypatch: pytest.Monk
     res = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path), "--token-file", str(empty)])
     assert res.exit_code == 1 and "empty" in res.output
     assert os.environ.get("MELODEX_TOKEN") is None
+
+
+@pytest.mark.heavy  # a real uvicorn server on a loopback port
+def test_rebinding_curl_against_a_real_server(library, toy_model) -> None:
+    """The issue's repro over a socket: `curl -H 'Host: rebind.attacker.example' 127.0.0.1:P/...`."""
+    import http.client
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    web = create_app(ServeConfig(db=library[0], model=toy_model, bind_host="127.0.0.1"))
+    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+        def get(host: str) -> tuple[int, bytes]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/api/search?q=choir", headers={"Host": host})
+            r = conn.getresponse()
+            return r.status, r.read()
+
+        status, body = get("rebind.attacker.example")
+        assert status == 403 and b"forbidden_host" in body and b"choir" not in body
+        status, body = get(f"127.0.0.1:{port}")
+        assert status == 200 and b"choir" in body
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
