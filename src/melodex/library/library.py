@@ -11,9 +11,12 @@ import numpy as np
 
 from melodex.errors import MelodexError, ModelLoadError, ParameterError
 from melodex.library.backends import LibraryStore, as_location, open_existing, open_store
+from melodex.library.filters import TrackFilter, make_filter, split_negations
+from melodex.library.hybrid import EXCLUDE_WEIGHT, Ranked, check_mode, rank
 from melodex.library.indexer import IndexReport, index_folder
 from melodex.library.mapping import pca_2d
 from melodex.library.search_index import sync_index
+from melodex.library.text_index import TextIndex
 from melodex.library.vector_index import VectorIndex
 from melodex.models import DEFAULT_MODEL, AudioEmbedding, JointModel, load_model
 from melodex.progress import ProgressFn
@@ -61,6 +64,8 @@ class Hit:
     bpm: float | None = None
     key: str | None = None
     mode: str | None = None
+    vector_score: float | None = None  # cosine (hybrid search: before fusion and penalties)
+    text_score: float | None = None  # BM25 of the metadata match (hybrid search), else None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +122,7 @@ class Library:
         self._index: VectorIndex | None = None
         self._index_version = -1
         self._vocab: tuple[list[str], np.ndarray] | None = None
+        self._text: TextIndex | None = None
 
     # -- parts, loaded lazily ----------------------------------------------------------------
     @property
@@ -216,21 +222,128 @@ class Library:
         return self._vector_index().kind
 
     def search(
-        self, text: str, *, k: int = 10, bpm: str | None = None, key: str | None = None
+        self,
+        text: str,
+        *,
+        k: int = 10,
+        bpm: str | None = None,
+        key: str | None = None,
+        mode: str = "hybrid",
+        exclude: str | list[str] | tuple[str, ...] = (),
+        negation: bool = True,
+        exclude_weight: float = EXCLUDE_WEIGHT,
+        where: TrackFilter | None = None,
+        **metadata: Any,
     ) -> list[Hit]:
         """Tracks that best match a text, best first.
 
-        ``bpm`` ("60-90", or one tempo meaning +/- 4 %, octave errors allowed) and ``key``
-        ("minor", "D", "D minor") restrict the results to tracks indexed with descriptors.
+        ``mode``: "hybrid" (default) fuses the vector ranking with a full-text search of the
+        title, artist, album, genre, file name and folder (melodex.library.hybrid); "vector" or
+        "text" uses one of them. ``exclude`` texts, and "no X" / "not X" / "without X" in the
+        query (unless ``negation=False``), lower each track's score by ``exclude_weight`` times
+        its similarity to X. ``bpm`` ("60-90", or one tempo meaning +/- 4 %, octave errors
+        allowed) and ``key`` ("minor", "D", "D minor") restrict the results to tracks indexed
+        with descriptors; ``artist``, ``album``, ``genre``, ``year`` ("1990-1999"), ``folder``
+        and ``duration`` ("2m-5m") to tracks whose metadata match (melodex.library.filters), or
+        ``where``, a ready :class:`TrackFilter`.
         """
         if not isinstance(text, str) or not text.strip():
             raise MelodexError("search text is empty")
+        check_mode(mode)
+        flt = where if where is not None else make_filter(**metadata)
+        excluded = [exclude] if isinstance(exclude, str) else list(exclude)
+        if negation:
+            text, negated = split_negations(text)
+            excluded += negated
+            if not text.strip():
+                raise MelodexError("search text is empty once its 'no X' parts are taken out")
+        query = self.model.encode_text(text)
+        ranked = self._rank(
+            query, text=text, k=k, bpm=bpm, key=key, flt=flt, mode=mode,
+            excluded=[e for e in excluded if e.strip()], exclude_weight=exclude_weight,
+        )  # fmt: skip
+        return self._hits(ranked, query)
+
+    def _rank(
+        self,
+        query: np.ndarray,
+        *,
+        text: str,
+        k: int,
+        bpm: str | None,
+        key: str | None,
+        flt: TrackFilter,
+        mode: str,
+        excluded: list[str],
+        exclude_weight: float,
+        drop: tuple[int, ...] = (),
+    ) -> list[Ranked]:
+        """Rank candidates for a query vector (and its text): filters, fusion, penalties."""
+        if k < 1:
+            raise MelodexError(f"k must be at least 1, not {k}")
         filters = self._filters(bpm=bpm, key=key)
         allowed = None
+        store = self.store
         if filters is not None and not self._native_search():
-            allowed = self.store.filtered_ids(**filters)
-        query = self.model.encode_text(text)
-        return self._search_vector(query, k=k, allowed=allowed, filters=filters)
+            allowed = store.filtered_ids(**filters)
+        text_index = self._text_index() if (flt or mode != "vector") else None
+        if flt and text_index is not None:
+            passing = text_index.filtered_ids(flt)
+            allowed = passing if allowed is None else np.intersect1d(allowed, passing)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        text_hits: list[tuple[int, float]] = []
+        if text_index is not None and mode != "vector":
+            text_hits = text_index.match(text, limit=max(100, k), allowed=allowed)
+            if excluded and text_hits:
+                named = {i for x in excluded for i, _ in text_index.match(x, limit=len(self))}
+                text_hits = [(i, s) for i, s in text_hits if i not in named]
+        return rank(
+            top=self._top_fn(filters),
+            query=np.asarray(query, np.float32),
+            text_hits=text_hits,
+            k=k,
+            mode=mode,
+            allowed=allowed,
+            exclude_vectors=self.model.encode_text(excluded) if excluded else None,
+            exclude_weight=exclude_weight,
+            drop=drop,
+        )
+
+    def _text_index(self) -> TextIndex:
+        """The full-text and metadata index beside the store, brought up to date."""
+        store = self.store
+        if self._text is None:
+            folder = store.path if isinstance(store.path, Path) else None
+            self._text = TextIndex(folder)
+        self._text.sync(store)
+        return self._text
+
+    def _top_fn(self, filters: dict[str, Any] | None):  # noqa: ANN202 (hybrid.TopFn)
+        """Top-k by similarity for query vectors, on the in-memory index or the store's own."""
+        if not self._native_search():
+            index = self._vector_index()
+            return lambda q, k, allowed: index.search(q, k=k, allowed=allowed)
+
+        def native(q: np.ndarray, k: int, allowed: np.ndarray | None):  # noqa: ANN202
+            out_s, out_i = [], []
+            for vec in q:
+                if allowed is not None and len(allowed) <= 4 * k:
+                    rows = self.store.rows(allowed.tolist(), columns=["id", "vector"])
+                    ids = np.asarray([r["id"] for r in rows], np.int64)
+                    scores = np.asarray([r["vector"] for r in rows], np.float32) @ vec
+                else:  # the server's index, filtered here
+                    scores, ids = self._store_search(vec, k=4 * k, filters=filters)
+                    if allowed is not None:
+                        keep = np.isin(ids, allowed)
+                        scores, ids = scores[keep], ids[keep]
+                order = np.argsort(-scores, kind="stable")[:k]
+                out_s.append(scores[order])
+                out_i.append(ids[order])
+            n = min(len(s) for s in out_s)
+            return np.stack([s[:n] for s in out_s]), np.stack([i[:n] for i in out_i])
+
+        return native
 
     def _filters(self, *, bpm: str | None, key: str | None) -> dict[str, Any] | None:
         """Parsed ``bpm``/``key`` filters as store keyword arguments (None: no filter)."""
@@ -348,11 +461,19 @@ class Library:
                 return []
             found = index.search(np.asarray(query, np.float32), k=k, allowed=allowed)
             scores, ids = found[0][0], found[1][0]
-        pairs = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if int(i) != exclude]
-        rows = {r["id"]: r for r in self.store.rows([i for i, _ in pairs], columns=HIT_COLUMNS)}
+        pairs = [
+            Ranked(int(i), float(s), vector_score=float(s))
+            for i, s in zip(ids, scores, strict=True)
+            if int(i) != exclude
+        ]
+        return self._hits(pairs, query)
+
+    def _hits(self, ranked: list[Ranked], query: np.ndarray) -> list[Hit]:
+        """Hits with their rows, each with the window that best matches ``query``."""
+        rows = {r["id"]: r for r in self.store.rows([r.id for r in ranked], columns=HIT_COLUMNS)}
         hits = []
-        for rank, (tid, score) in enumerate(pairs, start=1):
-            row = rows.get(tid)
+        for position, item in enumerate(ranked, start=1):
+            row = rows.get(item.id)
             if row is None:  # removed since the index was built
                 continue
             windows = np.asarray(row["window_vectors"], np.float32).reshape(-1, len(query))
@@ -361,9 +482,9 @@ class Library:
                 start = float(row["window_starts"][int(np.argmax(windows @ query))])
             hits.append(
                 Hit(
-                    rank=rank,
-                    score=score,
-                    id=tid,
+                    rank=position,
+                    score=item.score,
+                    id=item.id,
                     path=row["path"],
                     title=row["title"],
                     artist=row["artist"],
@@ -374,6 +495,8 @@ class Library:
                     bpm=None if row.get("bpm") is None else round(float(row["bpm"]), 1),
                     key=row.get("key"),
                     mode=row.get("mode"),
+                    vector_score=item.vector_score,
+                    text_score=item.text_score,
                 )
             )
         return hits
