@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,47 @@ def test_text_index_follows_the_store(tmp_path: Path, toy_model) -> None:
     again = Library(tmp_path / "db", model=toy_model)
     assert _stems(again.search("Haydn", k=8, mode="text")) == ["emperor"]
     assert (tmp_path / "db" / "text-index.sqlite").is_file()
+
+
+def test_cli_filters_and_exclusion(tagged) -> None:
+    from typer.testing import CliRunner
+
+    from melodex.cli import app
+
+    lib, _ = tagged
+    model = lib.model.source
+    base = ["search", "quartet", "--db", str(lib.path), "--model", model, "--json", "-k", "8"]
+    runner = CliRunner()
+    res = runner.invoke(app, [*base, "--artist", "haydn", "--duration", "-5s"])
+    assert res.exit_code == 0, res.output
+    assert [Path(h["path"]).stem for h in json.loads(res.stdout)] == ["sunrise"]
+    res = runner.invoke(app, [*base, "--year", "1990-1999", "--folder", "misc", "--mode", "text"])
+    assert res.exit_code == 0 and json.loads(res.stdout) == []  # "quartet" names none there
+    res = runner.invoke(app, [*base, "--genre", "folk", "--exclude", "clicks", "--mode", "vector"])
+    assert [Path(h["path"]).stem for h in json.loads(res.stdout)] == ["reel"]
+    bad = runner.invoke(app, [*base, "--year", "late"])
+    assert bad.exit_code == 1 and "--year 'late'" in bad.output
+
+
+def test_http_filters_and_exclusion(tagged) -> None:
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from melodex.serve import ServeConfig, create_app
+
+    lib, _ = tagged
+    client = TestClient(create_app(ServeConfig(db=lib.path, model=lib.model)))
+    found = client.get("/api/search", params={"q": "Palestrina", "k": 3}).json()
+    assert {h["path"] for h in found} == {"kyrie.flac", "gloria_pal.flac", "sicut_cervus.flac"}
+    assert all(h["text_score"] > 0 for h in found)
+    params = {"q": "music", "k": 8, "year": "1500-1580", "genre": "renaissance"}
+    assert {h["path"] for h in client.get("/api/search", params=params).json()} == {
+        "kyrie.flac",
+        "gloria_pal.flac",
+    }
+    params = {"q": "organ", "k": 8, "mode": "vector", "exclude": ["clicks", "band"]}
+    hits = client.get("/api/search", params=params).json()
+    assert len(hits) == 8 and all(abs(h["score"] - h["vector_score"]) > 1e-6 for h in hits)
+    bad = client.get("/api/search", params={"q": "x", "duration": "long"})
+    assert bad.status_code == 422 and "duration" in bad.json()["error"]["message"]
+    assert client.get("/api/search", params={"q": "x", "mode": "fuzzy"}).status_code == 422

@@ -22,6 +22,17 @@ from melodex.cli.common import (
     progress_bar,
     shown,
 )
+from melodex.cli.filters import (
+    AlbumOption,
+    ArtistOption,
+    DurationOption,
+    ExcludeOption,
+    FolderOption,
+    GenreOption,
+    ModeOption,
+    YearOption,
+    metadata,
+)
 from melodex.cli.output import print_hits
 
 
@@ -113,13 +124,23 @@ def search(
     key: Annotated[
         str | None, typer.Option(help="Key or mode: minor, D, 'D minor' (needs descriptors).")
     ] = None,
+    artist: ArtistOption = None,
+    album: AlbumOption = None,
+    genre: GenreOption = None,
+    year: YearOption = None,
+    folder: FolderOption = None,
+    duration: DurationOption = None,
+    exclude: ExcludeOption = None,
+    mode: ModeOption = "hybrid",
     db: DbOption = None,
     model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find the tracks that best match a text."""
+    """Find the tracks that best match a text: a description, a name, or both."""
     with errors():
-        hits = library(db, model).search(text, k=k, bpm=bpm, key=key)
+        found = metadata(artist, album, genre, year, folder, duration)
+        lib = library(db, model)
+        hits = lib.search(text, k=k, bpm=bpm, key=key, mode=mode, exclude=exclude or [], **found)
     print_hits(hits, as_json)
 
 
