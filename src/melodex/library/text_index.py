@@ -13,7 +13,10 @@ year column; the folder and file name come from the path.
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
+import importlib.util
 import os
 import re
 import sqlite3
@@ -36,6 +39,28 @@ _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 MAX_DOC_SHARE = 0.5
 """A query word found in more than half of the tracks ("music" in every folder, "by",
 "songs") is left out of the text ranking: it says nothing about which tracks are meant."""
+
+
+@functools.cache
+def stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words ("in", "by", "with", "for"...): in a title they match
+    a query by accident. Read from its file, since importing sklearn takes seconds."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    file = (
+        Path(next(iter(spec.submodule_search_locations)))
+        / "feature_extraction"
+        / ("_stop_words.py")
+    )
+    try:
+        tree = ast.parse(file.read_text("utf-8"))
+        for node in ast.walk(tree):  # ENGLISH_STOP_WORDS = frozenset([...]): read, not run
+            if isinstance(node, ast.Call) and node.args:
+                return frozenset(w.lower() for w in ast.literal_eval(node.args[0]))
+    except (OSError, SyntaxError, ValueError):
+        pass
+    return frozenset()
 
 
 def fts_phrase(piece: str) -> str:
@@ -163,10 +188,13 @@ class TextIndex:
 
     def _selective_query(self, text: str) -> str | None:
         """The FTS5 query of the pieces of ``text`` found in at most ``MAX_DOC_SHARE`` of the
-        tracks (and at least one)."""
+        tracks (and at least one), stop words left out."""
         total = self._db.execute("SELECT count(*) FROM tracks").fetchone()[0]
         kept = []
+        stop = stop_words()
         for piece in dict.fromkeys(text.split()):
+            if piece.lower().strip(".,;:!?\"'") in stop:
+                continue
             try:
                 (found,) = self._db.execute(
                     "SELECT count(*) FROM fts WHERE fts MATCH ?", (fts_phrase(piece),)
