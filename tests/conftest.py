@@ -91,3 +91,11 @@ def toy_model(toy_model_dir: Path):
     from melodex.models import load_model
 
     return load_model(toy_model_dir)
+
+
+@pytest.fixture(scope="module")
+def tagged(tmp_path_factory: pytest.TempPathFactory, toy_model):
+    """A small tagged library (tests/library_fixtures.py) indexed with the toy model."""
+    from tests.library_fixtures import tagged_library
+
+    return tagged_library(tmp_path_factory, toy_model)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from melodex.library.library import Library
 from tests.music_fixtures import tone_piece, write_audio
 
 #: (folder, file, title, artist, album, genre, date, seconds, kind)
@@ -32,3 +35,12 @@ def make_tagged_music(folder: Path) -> dict[str, Path]:
         path = folder / sub / f"{stem}.flac"
         paths[stem] = write_audio(path, tone_piece(100 + i, seconds, kind=kind), tags=tags)
     return paths
+
+
+def tagged_library(tmp_path_factory: pytest.TempPathFactory, toy_model) -> tuple[Library, dict]:
+    """:data:`TRACKS` indexed with the toy model: (library, file stem -> path)."""
+    root = tmp_path_factory.mktemp("tagged")
+    paths = make_tagged_music(root / "music")
+    lib = Library(root / "db", model=toy_model)
+    lib.index(root / "music")
+    return lib, paths

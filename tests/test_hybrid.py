@@ -21,15 +21,6 @@ from melodex.library.library import Library
 from tests.library_fixtures import make_tagged_music
 
 
-@pytest.fixture(scope="module")
-def tagged(tmp_path_factory: pytest.TempPathFactory, toy_model) -> tuple[Library, dict]:
-    root = tmp_path_factory.mktemp("tagged")
-    paths = make_tagged_music(root / "music")
-    lib = Library(root / "db", model=toy_model)
-    lib.index(root / "music")
-    return lib, paths
-
-
 def _stems(hits) -> list[str]:
     return [Path(h.path).stem for h in hits]
 

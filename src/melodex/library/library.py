@@ -394,13 +394,42 @@ class Library:
             similar=hits,
         )
 
+    def duplicates(self, **options: Any) -> list[Any]:
+        """Groups of tracks holding one recording, with evidence (melodex.library.duplicates;
+        ``options``: its thresholds)."""
+        from melodex.library.duplicates import find_duplicates, library_tracks
+
+        store = self.store
+        store.refresh()
+        return find_duplicates(library_tracks(store), **options)
+
     def embed(self, path: str | Path) -> AudioEmbedding:
         """A file's embedding: the stored one when the file is indexed and unchanged."""
         return self._embedding(path)
 
-    def nearest(self, vector: np.ndarray, *, k: int = 10, exclude: int | None = None) -> list[Hit]:
-        """Tracks nearest to an audio embedding vector (e.g. :meth:`embed` of any file)."""
-        return self._search_vector(np.asarray(vector, np.float32), k=k + 1, exclude=exclude)[:k]
+    def nearest(
+        self,
+        vector: np.ndarray,
+        *,
+        k: int = 10,
+        exclude: int | list[int] | tuple[int, ...] | set[int] | None = None,
+        where: TrackFilter | None = None,
+    ) -> list[Hit]:
+        """Tracks nearest to an audio embedding vector (e.g. :meth:`embed` of any file).
+
+        ``exclude``: a track id or several, never returned; ``where``: a metadata filter."""
+        if exclude is None or isinstance(exclude, int):
+            if where is None:
+                return self._search_vector(
+                    np.asarray(vector, np.float32), k=k + 1, exclude=exclude
+                )[:k]
+            exclude = () if exclude is None else (exclude,)
+        query = np.asarray(vector, np.float32)
+        ranked = self._rank(
+            query, text="", k=k, bpm=None, key=None, flt=where or TrackFilter(), mode="vector",
+            excluded=[], exclude_weight=0.0, drop=tuple(exclude),
+        )  # fmt: skip
+        return self._hits(ranked, query)
 
     def tag(self, path: str | Path, *, k: int = 10) -> list[tuple[str, float]]:
         """The model's zero-shot tags for a file, with confidences."""
