@@ -75,6 +75,8 @@ def window_match(
     b: np.ndarray,
     a_starts: np.ndarray | None = None,
     b_starts: np.ndarray | None = None,
+    *,
+    max_shift: float | None = None,
 ) -> float:
     """How alike two tracks change over time: the best, over time shifts, of the correlation
     between their paired windows' deviations from each track's mean window.
@@ -83,7 +85,8 @@ def window_match(
     nearest in time (within half the window spacing; indexing samples at most a few windows per
     track, so some have no partner, but at least half and two must). Two pieces of one style
     resemble each other on average, so their raw windows match; their deviations over time do
-    not, where a copy's follow the original's.
+    not, where a copy's follow the original's. ``max_shift``: the largest time shift tried
+    in seconds (a copy trimmed by d seconds is shifted by at most d).
     """
     if len(a) < 2 or len(b) < 2:
         return 0.0
@@ -94,7 +97,10 @@ def window_match(
     tol = 0.5 * float(np.median(np.diff(sb)))
     rows = np.arange(len(a))
     best = 0.0
-    for shift in np.unique(np.round((sb[None, :] - sa[:, None]).ravel(), 3)):
+    shifts = np.unique(np.round((sb[None, :] - sa[:, None]).ravel(), 3))
+    if max_shift is not None:
+        shifts = shifts[np.abs(shifts) <= max_shift + tol]
+    for shift in shifts:
         gap = np.abs(sb[None, :] - (sa[:, None] + shift))  # (len(a), len(b))
         j = gap.argmin(axis=1)
         near = gap[rows, j] <= tol + 1e-6
@@ -115,8 +121,12 @@ def compare(a: TrackVectors, b: TrackVectors) -> PairEvidence:
         b=b.id,
         track_cosine=float(np.dot(a.vector, b.vector)),
         window_match=window_match(
-            a.window_vectors, b.window_vectors, a.window_starts, b.window_starts
-        ),
+            a.window_vectors,
+            b.window_vectors,
+            a.window_starts,
+            b.window_starts,
+            max_shift=abs(a.duration - b.duration),
+        ),  # fmt: skip
         duration_ratio=float(min(a.duration, b.duration) / longer) if longer > 0 else 1.0,
     )
 
@@ -170,6 +180,9 @@ def find_duplicates(
             for j in near.tolist():
                 if sims[row, j] < track_min or (min(i, j), max(i, j)) in evidence:
                     continue
+                da, db = tracks[i].duration, tracks[j].duration
+                if min(da, db) < duration_ratio_min * max(da, db):
+                    continue  # cheap test first: the window comparison costs more
                 ev = compare(tracks[i], tracks[j])
                 if is_duplicate(
                     ev,
