@@ -46,3 +46,25 @@ def metadata(
     given = {"artist": artist, "album": album, "genre": genre, "year": year, "folder": folder,
              "duration": duration}  # fmt: skip
     return {name: value for name, value in given.items() if value is not None}
+
+
+PerArtistOption = Annotated[
+    int | None, typer.Option(min=1, help="At most this many hits of one artist.")
+]
+PerAlbumOption = Annotated[int | None, typer.Option(min=1, help="At most this many of one album.")]
+DiversityOption = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="MMR re-ranking: 0 off, 1 most varied.")
+]
+CollapseOption = Annotated[
+    bool, typer.Option("--collapse", help="Show one hit per recording (duplicates collapsed).")
+]
+
+
+def variety(per_artist: int | None, per_album: int | None, diversity: float, collapse: bool) -> Any:
+    """A ``Variety`` when any option is on, else None."""
+    from melodex.library.variety import Variety
+
+    chosen = Variety(
+        collapse=collapse, per_artist=per_artist, per_album=per_album, diversity=diversity
+    )
+    return chosen if chosen else None

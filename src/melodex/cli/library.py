@@ -25,13 +25,18 @@ from melodex.cli.common import (
 from melodex.cli.filters import (
     AlbumOption,
     ArtistOption,
+    CollapseOption,
+    DiversityOption,
     DurationOption,
     ExcludeOption,
     FolderOption,
     GenreOption,
     ModeOption,
+    PerAlbumOption,
+    PerArtistOption,
     YearOption,
     metadata,
+    variety,
 )
 from melodex.cli.output import print_hits
 
@@ -132,6 +137,10 @@ def search(
     duration: DurationOption = None,
     exclude: ExcludeOption = None,
     mode: ModeOption = "hybrid",
+    per_artist: PerArtistOption = None,
+    per_album: PerAlbumOption = None,
+    diversity: DiversityOption = 0.0,
+    collapse: CollapseOption = False,
     db: DbOption = None,
     model: ModelOption = None,
     as_json: JsonOption = False,
@@ -140,22 +149,40 @@ def search(
     with errors():
         found = metadata(artist, album, genre, year, folder, duration)
         lib = library(db, model)
-        hits = lib.search(text, k=k, bpm=bpm, key=key, mode=mode, exclude=exclude or [], **found)
+        hits = lib.search(
+            text, k=k, bpm=bpm, key=key, mode=mode, exclude=exclude or [],
+            variety=variety(per_artist, per_album, diversity, collapse), **found,
+        )  # fmt: skip
     print_hits(hits, as_json)
 
 
 @app.command()
 def similar(
-    track: Annotated[str, typer.Argument(help="An indexed path, any audio file, or a track id.")],
+    tracks: Annotated[
+        list[str], typer.Argument(help="Indexed paths, any audio files, or track ids (averaged).")
+    ],
     k: KOption = 10,
+    plus: Annotated[
+        list[str] | None, typer.Option(help="Pull towards this text (repeatable).")
+    ] = None,
+    minus: Annotated[
+        list[str] | None, typer.Option(help="Push tracks like this text down (repeatable).")
+    ] = None,
+    per_artist: PerArtistOption = None,
+    per_album: PerAlbumOption = None,
+    diversity: DiversityOption = 0.0,
+    collapse: CollapseOption = False,
     db: DbOption = None,
     model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find the tracks that sound most like a track."""
+    """Find the tracks that sound most like a track, or like several."""
     with errors():
         lib = library(db, model)
-        hits = lib.similar(lib.resolve_track(track), k=k)
+        hits = lib.similar(
+            [lib.resolve_track(t) for t in tracks], k=k, plus=plus or [], minus=minus or [],
+            variety=variety(per_artist, per_album, diversity, collapse),
+        )  # fmt: skip
     print_hits(hits, as_json)
 
 

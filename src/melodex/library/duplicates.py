@@ -225,8 +225,8 @@ def group_of(groups: Sequence[DuplicateGroup]) -> dict[int, int]:
     return {t["id"]: g.tracks[0]["id"] for g in groups for t in g.tracks}
 
 
-def library_tracks(store: Any) -> list[TrackVectors]:
-    """Every track of a store as :class:`TrackVectors`."""
+def library_tracks(store: Any, *, ids: Sequence[int] | None = None) -> list[TrackVectors]:
+    """Every track of a store (or those of ``ids``) as :class:`TrackVectors`."""
     cols = [
         "id",
         "path",
@@ -238,7 +238,7 @@ def library_tracks(store: Any) -> list[TrackVectors]:
         "artist",
     ]
     out = []
-    for r in store.rows(columns=cols):
+    for r in store.rows(ids, columns=cols):
         vector = np.asarray(r["vector"], np.float32)
         out.append(
             TrackVectors(

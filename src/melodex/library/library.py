@@ -17,6 +17,7 @@ from melodex.library.indexer import IndexReport, index_folder
 from melodex.library.mapping import pca_2d
 from melodex.library.search_index import sync_index
 from melodex.library.text_index import TextIndex
+from melodex.library.variety import CANDIDATE_FACTOR, Variety, arrange
 from melodex.library.vector_index import VectorIndex
 from melodex.models import DEFAULT_MODEL, AudioEmbedding, JointModel, load_model
 from melodex.progress import ProgressFn
@@ -32,6 +33,9 @@ HIT_COLUMNS = ("id", "path", "title", "artist", "album", "genre", "duration") + 
     "mode",
 )
 
+
+#: Weight of the ``plus`` texts' mean embedding added to the seeds' vector in ``similar``.
+PLUS_WEIGHT = 0.5
 
 #: Track ids are 63-bit (store.track_id).
 MAX_TRACK_ID = 0x7FFF_FFFF_FFFF_FFFF
@@ -233,6 +237,7 @@ class Library:
         negation: bool = True,
         exclude_weight: float = EXCLUDE_WEIGHT,
         where: TrackFilter | None = None,
+        variety: Variety | None = None,
         **metadata: Any,
     ) -> list[Hit]:
         """Tracks that best match a text, best first.
@@ -245,7 +250,8 @@ class Library:
         allowed) and ``key`` ("minor", "D", "D minor") restrict the results to tracks indexed
         with descriptors; ``artist``, ``album``, ``genre``, ``year`` ("1990-1999"), ``folder``
         and ``duration`` ("2m-5m") to tracks whose metadata match (melodex.library.filters), or
-        ``where``, a ready :class:`TrackFilter`.
+        ``where``, a ready :class:`TrackFilter`. ``variety``: collapse versions of one
+        recording, cap hits per artist/album, MMR re-ranking (melodex.library.variety).
         """
         if not isinstance(text, str) or not text.strip():
             raise MelodexError("search text is empty")
@@ -259,10 +265,12 @@ class Library:
                 raise MelodexError("search text is empty once its 'no X' parts are taken out")
         query = self.model.encode_text(text)
         ranked = self._rank(
-            query, text=text, k=k, bpm=bpm, key=key, flt=flt, mode=mode,
-            excluded=[e for e in excluded if e.strip()], exclude_weight=exclude_weight,
+            query, text=text, k=k * CANDIDATE_FACTOR if variety else k, bpm=bpm, key=key,
+            flt=flt, mode=mode, excluded=[e for e in excluded if e.strip()],
+            exclude_weight=exclude_weight,
         )  # fmt: skip
-        return self._hits(ranked, query)
+        hits = self._hits(ranked, query)
+        return arrange(hits, k=k, variety=variety, store=self.store) if variety else hits
 
     def _rank(
         self,
@@ -358,11 +366,42 @@ class Library:
             raise MelodexError(str(exc)) from exc
         return {"bpm": bpm_range, "key": key_filter}
 
-    def similar(self, path_or_id: str | Path | int, *, k: int = 10) -> list[Hit]:
-        """Tracks closest to a track (indexed or not); the track itself is left out."""
-        vector, own_id = self._track_vector(path_or_id)
-        hits = self._search_vector(vector, k=k + 1, exclude=own_id)
-        return hits[:k]
+    def similar(
+        self,
+        path_or_id: str | Path | int | list[str | Path | int] | tuple[str | Path | int, ...],
+        *,
+        k: int = 10,
+        plus: list[str] | tuple[str, ...] = (),
+        minus: list[str] | tuple[str, ...] = (),
+        where: TrackFilter | None = None,
+        variety: Variety | None = None,
+    ) -> list[Hit]:
+        """Tracks closest to a track or to several (indexed or not); the seeds are left out.
+
+        Several seeds are averaged; ``plus`` texts pull the query towards them (their mean
+        embedding added with weight ``PLUS_WEIGHT``), ``minus`` texts push tracks like them down
+        (the exclusion penalty of search); ``variety``: collapse, caps, MMR (library/variety.py).
+        """
+        seeds = list(path_or_id) if isinstance(path_or_id, list | tuple) else [path_or_id]
+        if not seeds:
+            raise ParameterError("similar needs at least one track")
+        if not plus and not minus and where is None and not variety and len(seeds) == 1:
+            vector, own_id = self._track_vector(seeds[0])
+            return self._search_vector(vector, k=k + 1, exclude=own_id)[:k]
+        from melodex.library.playlists import seed_vector
+
+        query, own = seed_vector(self, seeds)
+        if plus:
+            query = query + PLUS_WEIGHT * self.model.encode_text(list(plus)).mean(axis=0)
+            query = (query / max(float(np.linalg.norm(query)), 1e-12)).astype(np.float32)
+        want = k * CANDIDATE_FACTOR if variety else k
+        ranked = self._rank(
+            query, text="", k=want, bpm=None, key=None, flt=where or TrackFilter(),
+            mode="vector", excluded=list(minus), exclude_weight=EXCLUDE_WEIGHT, drop=tuple(own),
+        )  # fmt: skip
+        return arrange(
+            self._hits(ranked, query), k=k, variety=variety or Variety(), store=self.store
+        )
 
     def describe(
         self,
