@@ -161,3 +161,25 @@ def path(
         )
         _write(entries, m3u, xspf)
     _print_entries(entries, as_json)
+
+
+@app.command()
+def highlight(
+    track: Annotated[str, typer.Argument(help="An indexed path, any audio file, or a track id.")],
+    query: Annotated[
+        str | None, typer.Argument(help="A text; none: the most typical moment.")
+    ] = None,
+    db: DbOption = None,
+    model: ModelOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where to start a preview: the indexed window that best matches a text (or the track)."""
+    with errors():
+        lib = library(db, model)
+        found = lib.highlight(lib.resolve_track(track), query)
+    if as_json:
+        print_json(found.to_json())
+        return
+    out.print(f"start at {found.start:.1f} s" if found.start is not None else "no windows")
+    for m in found.moments:
+        out.print(f"  {m.start:7.1f}-{m.end:<7.1f} {m.score:6.3f}", highlight=False)

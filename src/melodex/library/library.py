@@ -442,6 +442,24 @@ class Library:
         store.refresh()
         return find_duplicates(library_tracks(store), **options)
 
+    def highlight(self, path_or_id: str | Path | int, query: str | None = None) -> Any:
+        """A track's indexed windows scored against ``query`` (or the track itself), best first;
+        its ``start`` is the preview offset (melodex.library.highlights)."""
+        from melodex.library.highlights import highlight, window_seconds
+
+        if isinstance(path_or_id, int):
+            rows = self.store.rows([path_or_id], columns=["id", "path"])
+            if not rows:
+                raise MelodexError(f"no track with id {path_or_id} in {self.path}")
+            path_or_id = rows[0]["path"]
+        emb = self._embedding(path_or_id)
+        return highlight(
+            path=str(path_or_id), vector=emb.vector, window_vectors=emb.window_vectors,
+            window_starts=emb.window_starts, duration=emb.duration,
+            query=None if query is None else self.model.encode_text(query), query_text=query,
+            length=window_seconds(self.model, emb.window_starts),
+        )  # fmt: skip
+
     def embed(self, path: str | Path) -> AudioEmbedding:
         """A file's embedding: the stored one when the file is indexed and unchanged."""
         return self._embedding(path)
