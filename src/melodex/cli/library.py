@@ -208,13 +208,22 @@ def tag(
 def describe(
     file: Annotated[Path, typer.Argument(help="An audio file.")],
     k: KOption = 10,
+    texts: Annotated[
+        Path | None,
+        typer.Option(help="Also rank the texts of this manifest or .txt file (reviews, captions)."),
+    ] = None,
+    kind: Annotated[
+        list[str] | None, typer.Option(help="Only texts of this kind (caption, review, ...).")
+    ] = None,
     db: DbOption = None,
     model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """What a file sounds like: tags, nearest texts, nearest tracks in the library."""
     with errors():
-        desc = library(db, model).describe(file, k=k)
+        desc = library(db, model).describe(
+            file, k=k, texts=texts, kinds=set(kind) if kind else None
+        )
     if as_json:
         print_json(desc.to_json())
         return
@@ -222,6 +231,15 @@ def describe(
     out.print(
         "[bold]sounds like[/bold]: " + ", ".join(f"{shown(t)} ({s:.2f})" for t, s in desc.texts)
     )
+    if desc.matches is not None:
+        out.print("[bold]nearest texts of the set[/bold]:")
+        for m in desc.matches:
+            out.print(
+                f"  {m['score']:6.3f}  {shown(m['text'])}  [dim]({shown(m['item'])}, "
+                f"{shown(m['kind'])})[/dim]",
+                highlight=False,
+                soft_wrap=True,
+            )
     if desc.similar:
         out.print("[bold]nearest tracks[/bold]:")
         print_hits(desc.similar, False)

@@ -95,14 +95,19 @@ class Description:
     tags: list[tuple[str, float]]
     texts: list[tuple[str, float]]
     similar: list[Hit]
+    #: the nearest texts of a named text set: text, score, item, kind (library/text_sets.py)
+    matches: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "path": self.path,
             "tags": [{"text": t, "score": s} for t, s in self.tags],
             "texts": [{"text": t, "score": s} for t, s in self.texts],
             "similar": [h.to_json() for h in self.similar],
         }
+        if self.matches is not None:
+            out["matches"] = self.matches
+        return out
 
 
 class Library:
@@ -410,14 +415,18 @@ class Library:
         k: int = 10,
         similar: bool = True,
         embedding: AudioEmbedding | None = None,
+        texts: str | Path | None = None,
+        kinds: set[str] | None = None,
     ) -> Description:
         """What a track sounds like: its tags, the nearest built-in texts, similar tracks.
 
         ``similar=False`` leaves the similar tracks out (no search index is needed);
-        ``embedding`` reuses one already made by :meth:`embed`.
+        ``embedding`` reuses one already made by :meth:`embed`; ``texts``: a manifest or .txt
+        file whose texts are ranked too (``matches``, each with its item and kind; only the
+        ``kinds`` given), embedded once and kept beside the library (library/text_sets.py).
         """
         emb = embedding if embedding is not None else self._embedding(path)
-        texts, matrix = self._describe_vocabulary()
+        vocab, matrix = self._describe_vocabulary()
         scores = matrix @ emb.vector
         order = np.argsort(-scores, kind="stable")[:k]
         names = self.model.tag_names
@@ -426,11 +435,20 @@ class Library:
         if similar and len(self) > 0:
             own = self.store.find_path(str(Path(os.path.expanduser(path)).resolve()))
             hits = self.nearest(emb.vector, k=k, exclude=own["id"] if own else None)
+        matches = None
+        if texts is not None:
+            from melodex.library.text_sets import load_text_set
+
+            store = self.store_or_none()
+            folder = self.path if isinstance(self.path, Path) and store is not None else None
+            text_set = load_text_set(texts, model=self.model, folder=folder)
+            matches = text_set.rank(emb.vector, k=k, kinds=kinds)
         return Description(
             path=str(path),
             tags=[(names[i], float(emb.tag_scores[i])) for i in tag_order],
-            texts=[(texts[i], float(scores[i])) for i in order],
+            texts=[(vocab[i], float(scores[i])) for i in order],
             similar=hits,
+            matches=matches,
         )
 
     def duplicates(self, **options: Any) -> list[Any]:
