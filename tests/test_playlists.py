@@ -106,3 +106,35 @@ def test_cli_playlist_and_path(tagged, tmp_path: Path) -> None:
     assert len(json.loads(res.stdout)) == 4
     bad = runner.invoke(app, ["playlist", "x", "--length", "soon", *common])
     assert bad.exit_code == 1 and "soon" in bad.output
+
+
+def test_http_playlist_path_duplicates(tagged) -> None:
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from melodex.serve import ServeConfig, create_app
+
+    lib, paths = tagged
+    client = TestClient(create_app(ServeConfig(db=lib.path, model=lib.model)))
+    listed = client.get("/api/playlist", params={"q": "Palestrina", "length": "12s"}).json()
+    assert {e["path"] for e in listed} == {"kyrie.flac", "gloria_pal.flac", "sicut_cervus.flac"}
+    assert all("/" not in e["path"] for e in listed)
+    filtered = client.get("/api/playlist", params={"q": "x", "length": "1h", "genre": "folk"})
+    assert [e["path"] for e in filtered.json()] == ["reel.flac"]
+    m3u = client.get("/api/playlist.m3u", params={"q": "Haydn", "length": "1m"})
+    assert m3u.status_code == 200 and "attachment" in m3u.headers["content-disposition"]
+    lines = m3u.text.splitlines()
+    assert lines[0] == "#EXTM3U" and lines[1].startswith("#EXTINF:")
+    assert lines[2].startswith("http://testserver/api/tracks/") and lines[2].endswith("/audio")
+    ids = {Path(r["path"]).stem: r["id"] for r in lib.store.rows(columns=["id", "path"])}
+    walk = client.get(
+        "/api/path", params={"from": ids["kyrie"], "to": ids["reel"], "steps": 2}
+    ).json()
+    assert [e["path"] for e in (walk[0], walk[-1])] == ["kyrie.flac", "reel.flac"]
+    assert len(walk) == 4
+    assert client.get("/api/path", params={"from": 1, "to": ids["reel"]}).status_code == 404
+    same = client.get("/api/path", params={"from": ids["reel"], "to": ids["reel"]})
+    assert same.status_code == 422
+    assert client.get("/api/duplicates").json() == []
+    bad = client.get("/api/playlist", params={"q": "x", "length": "long"})
+    assert bad.status_code == 422 and "long" in bad.json()["error"]["message"]

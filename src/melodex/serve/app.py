@@ -25,6 +25,7 @@ from melodex.serve.errors import STATUS_CODES, install_error_handlers
 from melodex.serve.guard import install_guard
 from melodex.serve.models import ErrorResponse
 from melodex.serve.routes_clips import clips_router
+from melodex.serve.routes_curate import curate_router
 from melodex.serve.routes_library import library_router
 from melodex.serve.service import LibraryService, ServeConfig
 
@@ -58,6 +59,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     install_guard(app, token=config.token, max_upload_bytes=config.max_upload_bytes)
     app.include_router(library_router(service))
     app.include_router(clips_router(service))
+    app.include_router(curate_router(service))
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index() -> FileResponse:
