@@ -32,6 +32,7 @@ HEAVY_MODULES = {
     "test_ray_indexing.py",
     "test_ray_address.py",
     "test_serve_browser.py",
+    "test_page_curate.py",
     "test_bench_million.py",
     "test_descriptor_search.py",
 }
