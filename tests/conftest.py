@@ -32,6 +32,7 @@ HEAVY_MODULES = {
     "test_ray_indexing.py",
     "test_ray_address.py",
     "test_serve_browser.py",
+    "test_page_curate.py",
     "test_bench_million.py",
     "test_descriptor_search.py",
 }
@@ -91,3 +92,11 @@ def toy_model(toy_model_dir: Path):
     from melodex.models import load_model
 
     return load_model(toy_model_dir)
+
+
+@pytest.fixture(scope="module")
+def tagged(tmp_path_factory: pytest.TempPathFactory, toy_model):
+    """A small tagged library (tests/library_fixtures.py) indexed with the toy model."""
+    from tests.library_fixtures import tagged_library
+
+    return tagged_library(tmp_path_factory, toy_model)

@@ -182,12 +182,13 @@ def test_keyboard_only(page) -> None:
     page.keyboard.press("Enter")  # Enter searches at once
     page.wait_for_function("document.querySelectorAll('#results li').length > 0")
     order = []
-    for _ in range(8):
+    for _ in range(9):
         page.keyboard.press("Tab")
         order.append(focused(page))
     assert order[0] == "button."  # the Search button
-    assert order[1:7] == ["button.play", "button.similar secondary"] * 3
-    assert order[7] == "#player"
+    assert order[1] == "summary."  # the (closed) filters
+    assert order[2:8] == ["button.play", "button.similar secondary"] * 3
+    assert order[8] == "#player"
     # from the player on to the file input and the map, then Enter plays a dot
     for _ in range(10):
         if focused(page) == "#map":

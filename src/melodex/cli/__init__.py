@@ -4,7 +4,8 @@ Library code raises; the commands print and set exit codes. ``--json`` output fo
 contract documented in the README (keys are stable). One module per group:
 :mod:`~melodex.cli.library` (index, search, similar, tag, describe, info, models, demo,
 serve), :mod:`~melodex.cli.lab` (train, finetune, fit-baseline, evaluate, compare),
-:mod:`~melodex.cli.data` (data demo/word2vec, filter, enrich), :mod:`~melodex.cli.mining`.
+:mod:`~melodex.cli.data` (data demo/word2vec, filter, enrich), :mod:`~melodex.cli.mining`,
+:mod:`~melodex.cli.curate` (duplicates, playlist, path, highlight).
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import sys
 
 from melodex.cli.app import app
 
-for _group in ("library", "lab", "data", "mining"):  # each registers its commands, in this order
+for _group in (
+    "library",
+    "curate",
+    "lab",
+    "data",
+    "mining",
+):  # each registers its commands, in this order
     importlib.import_module(f"melodex.cli.{_group}")
 
 __all__ = ["app", "main", "optional_ray_address"]

@@ -22,6 +22,22 @@ from melodex.cli.common import (
     progress_bar,
     shown,
 )
+from melodex.cli.filters import (
+    AlbumOption,
+    ArtistOption,
+    CollapseOption,
+    DiversityOption,
+    DurationOption,
+    ExcludeOption,
+    FolderOption,
+    GenreOption,
+    ModeOption,
+    PerAlbumOption,
+    PerArtistOption,
+    YearOption,
+    metadata,
+    variety,
+)
 from melodex.cli.output import print_hits
 
 
@@ -142,28 +158,60 @@ def search(
     key: Annotated[
         str | None, typer.Option(help="Key or mode: minor, D, 'D minor' (needs descriptors).")
     ] = None,
+    artist: ArtistOption = None,
+    album: AlbumOption = None,
+    genre: GenreOption = None,
+    year: YearOption = None,
+    folder: FolderOption = None,
+    duration: DurationOption = None,
+    exclude: ExcludeOption = None,
+    mode: ModeOption = "hybrid",
+    per_artist: PerArtistOption = None,
+    per_album: PerAlbumOption = None,
+    diversity: DiversityOption = 0.0,
+    collapse: CollapseOption = False,
     db: DbOption = None,
     model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find the tracks that best match a text."""
+    """Find the tracks that best match a text: a description, a name, or both."""
     with errors():
-        hits = library(db, model).search(text, k=k, bpm=bpm, key=key)
+        found = metadata(artist, album, genre, year, folder, duration)
+        lib = library(db, model)
+        hits = lib.search(
+            text, k=k, bpm=bpm, key=key, mode=mode, exclude=exclude or [],
+            variety=variety(per_artist, per_album, diversity, collapse), **found,
+        )  # fmt: skip
     print_hits(hits, as_json)
 
 
 @app.command()
 def similar(
-    track: Annotated[str, typer.Argument(help="An indexed path, any audio file, or a track id.")],
+    tracks: Annotated[
+        list[str], typer.Argument(help="Indexed paths, any audio files, or track ids (averaged).")
+    ],
     k: KOption = 10,
+    plus: Annotated[
+        list[str] | None, typer.Option(help="Pull towards this text (repeatable).")
+    ] = None,
+    minus: Annotated[
+        list[str] | None, typer.Option(help="Push tracks like this text down (repeatable).")
+    ] = None,
+    per_artist: PerArtistOption = None,
+    per_album: PerAlbumOption = None,
+    diversity: DiversityOption = 0.0,
+    collapse: CollapseOption = False,
     db: DbOption = None,
     model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find the tracks that sound most like a track."""
+    """Find the tracks that sound most like a track, or like several."""
     with errors():
         lib = library(db, model)
-        hits = lib.similar(lib.resolve_track(track), k=k)
+        hits = lib.similar(
+            [lib.resolve_track(t) for t in tracks], k=k, plus=plus or [], minus=minus or [],
+            variety=variety(per_artist, per_album, diversity, collapse),
+        )  # fmt: skip
     print_hits(hits, as_json)
 
 
@@ -189,13 +237,22 @@ def tag(
 def describe(
     file: Annotated[Path, typer.Argument(help="An audio file.")],
     k: KOption = 10,
+    texts: Annotated[
+        Path | None,
+        typer.Option(help="Also rank the texts of this manifest or .txt file (reviews, captions)."),
+    ] = None,
+    kind: Annotated[
+        list[str] | None, typer.Option(help="Only texts of this kind (caption, review, ...).")
+    ] = None,
     db: DbOption = None,
     model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """What a file sounds like: tags, nearest texts, nearest tracks in the library."""
     with errors():
-        desc = library(db, model).describe(file, k=k)
+        desc = library(db, model).describe(
+            file, k=k, texts=texts, kinds=set(kind) if kind else None
+        )
     if as_json:
         print_json(desc.to_json())
         return
@@ -203,6 +260,15 @@ def describe(
     out.print(
         "[bold]sounds like[/bold]: " + ", ".join(f"{shown(t)} ({s:.2f})" for t, s in desc.texts)
     )
+    if desc.matches is not None:
+        out.print("[bold]nearest texts of the set[/bold]:")
+        for m in desc.matches:
+            out.print(
+                f"  {m['score']:6.3f}  {shown(m['text'])}  [dim]({shown(m['item'])}, "
+                f"{shown(m['kind'])})[/dim]",
+                highlight=False,
+                soft_wrap=True,
+            )
     if desc.similar:
         out.print("[bold]nearest tracks[/bold]:")
         print_hits(desc.similar, False)

@@ -11,9 +11,13 @@ import numpy as np
 
 from melodex.errors import MelodexError, ModelLoadError, ParameterError
 from melodex.library.backends import LibraryStore, as_location, open_existing, open_store
+from melodex.library.filters import TrackFilter, make_filter, split_negations
+from melodex.library.hybrid import EXCLUDE_WEIGHT, Ranked, check_mode, rank
 from melodex.library.indexer import IndexReport, index_folder
 from melodex.library.mapping import pca_2d
 from melodex.library.search_index import sync_index
+from melodex.library.text_index import TextIndex
+from melodex.library.variety import CANDIDATE_FACTOR, Variety, arrange
 from melodex.library.vector_index import VectorIndex
 from melodex.models import DEFAULT_MODEL, AudioEmbedding, JointModel, load_model
 from melodex.progress import ProgressFn
@@ -29,6 +33,9 @@ HIT_COLUMNS = ("id", "path", "title", "artist", "album", "genre", "duration") + 
     "mode",
 )
 
+
+#: Weight of the ``plus`` texts' mean embedding added to the seeds' vector in ``similar``.
+PLUS_WEIGHT = 0.5
 
 #: Track ids are 63-bit (store.track_id).
 MAX_TRACK_ID = 0x7FFF_FFFF_FFFF_FFFF
@@ -61,6 +68,8 @@ class Hit:
     bpm: float | None = None
     key: str | None = None
     mode: str | None = None
+    vector_score: float | None = None  # cosine (hybrid search: before fusion and penalties)
+    text_score: float | None = None  # BM25 of the metadata match (hybrid search), else None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,14 +95,19 @@ class Description:
     tags: list[tuple[str, float]]
     texts: list[tuple[str, float]]
     similar: list[Hit]
+    #: the nearest texts of a named text set: text, score, item, kind (library/text_sets.py)
+    matches: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "path": self.path,
             "tags": [{"text": t, "score": s} for t, s in self.tags],
             "texts": [{"text": t, "score": s} for t, s in self.texts],
             "similar": [h.to_json() for h in self.similar],
         }
+        if self.matches is not None:
+            out["matches"] = self.matches
+        return out
 
 
 def check_text(text: str) -> None:
@@ -134,6 +148,7 @@ class Library:
         self._index: VectorIndex | None = None
         self._index_version = -1
         self._vocab: tuple[list[str], np.ndarray] | None = None
+        self._text: TextIndex | None = None
 
     # -- parts, loaded lazily ----------------------------------------------------------------
     @property
@@ -237,22 +252,133 @@ class Library:
         return self._vector_index().kind
 
     def search(
-        self, text: str, *, k: int = 10, bpm: str | None = None, key: str | None = None
+        self,
+        text: str,
+        *,
+        k: int = 10,
+        bpm: str | None = None,
+        key: str | None = None,
+        mode: str = "hybrid",
+        exclude: str | list[str] | tuple[str, ...] = (),
+        negation: bool = True,
+        exclude_weight: float = EXCLUDE_WEIGHT,
+        where: TrackFilter | None = None,
+        variety: Variety | None = None,
+        **metadata: Any,
     ) -> list[Hit]:
         """Tracks that best match a text, best first.
 
-        ``bpm`` ("60-90", or one tempo meaning +/- 4 %, octave errors allowed) and ``key``
-        ("minor", "D", "D minor") restrict the results to tracks indexed with descriptors.
+        ``mode``: "hybrid" (default) fuses the vector ranking with a full-text search of the
+        title, artist, album, genre, file name and folder (melodex.library.hybrid); "vector" or
+        "text" uses one of them. ``exclude`` texts, and "no X" / "not X" / "without X" in the
+        query (unless ``negation=False``), lower each track's score by ``exclude_weight`` times
+        its similarity to X. ``bpm`` ("60-90", or one tempo meaning +/- 4 %, octave errors
+        allowed) and ``key`` ("minor", "D", "D minor") restrict the results to tracks indexed
+        with descriptors; ``artist``, ``album``, ``genre``, ``year`` ("1990-1999"), ``folder``
+        and ``duration`` ("2m-5m") to tracks whose metadata match (melodex.library.filters), or
+        ``where``, a ready :class:`TrackFilter`. ``variety``: collapse versions of one
+        recording, cap hits per artist/album, MMR re-ranking (melodex.library.variety).
         """
         if not isinstance(text, str) or not text.strip():
             raise MelodexError("search text is empty")
         check_text(text)
+        check_mode(mode)
+        flt = where if where is not None else make_filter(**metadata)
+        excluded = [exclude] if isinstance(exclude, str) else list(exclude)
+        if negation:
+            text, negated = split_negations(text)
+            excluded += negated
+            if not text.strip():
+                raise MelodexError("search text is empty once its 'no X' parts are taken out")
+        query = self.model.encode_text(text)
+        ranked = self._rank(
+            query, text=text, k=k * CANDIDATE_FACTOR if variety else k, bpm=bpm, key=key,
+            flt=flt, mode=mode, excluded=[e for e in excluded if e.strip()],
+            exclude_weight=exclude_weight,
+        )  # fmt: skip
+        hits = self._hits(ranked, query)
+        return arrange(hits, k=k, variety=variety, store=self.store) if variety else hits
+
+    def _rank(
+        self,
+        query: np.ndarray,
+        *,
+        text: str,
+        k: int,
+        bpm: str | None,
+        key: str | None,
+        flt: TrackFilter,
+        mode: str,
+        excluded: list[str],
+        exclude_weight: float,
+        drop: tuple[int, ...] = (),
+    ) -> list[Ranked]:
+        """Rank candidates for a query vector (and its text): filters, fusion, penalties."""
+        if k < 1:
+            raise MelodexError(f"k must be at least 1, not {k}")
         filters = self._filters(bpm=bpm, key=key)
         allowed = None
+        store = self.store
         if filters is not None and not self._native_search():
-            allowed = self.store.filtered_ids(**filters)
-        query = self.model.encode_text(text)
-        return self._search_vector(query, k=k, allowed=allowed, filters=filters)
+            allowed = store.filtered_ids(**filters)
+        text_index = self._text_index() if (flt or mode != "vector") else None
+        if flt and text_index is not None:
+            passing = text_index.filtered_ids(flt)
+            allowed = passing if allowed is None else np.intersect1d(allowed, passing)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        text_hits: list[tuple[int, float]] = []
+        if text_index is not None and mode != "vector":
+            text_hits = text_index.match(text, limit=max(100, k), allowed=allowed)
+            if excluded and text_hits:
+                named = {i for x in excluded for i, _ in text_index.match(x, limit=len(self))}
+                text_hits = [(i, s) for i, s in text_hits if i not in named]
+        return rank(
+            top=self._top_fn(filters),
+            query=np.asarray(query, np.float32),
+            text_hits=text_hits,
+            k=k,
+            mode=mode,
+            allowed=allowed,
+            exclude_vectors=self.model.encode_text(excluded) if excluded else None,
+            exclude_weight=exclude_weight,
+            drop=drop,
+        )
+
+    def _text_index(self) -> TextIndex:
+        """The full-text and metadata index beside the store, brought up to date."""
+        store = self.store
+        if self._text is None:
+            folder = store.path if isinstance(store.path, Path) else None
+            self._text = TextIndex(folder)
+        self._text.sync(store)
+        return self._text
+
+    def _top_fn(self, filters: dict[str, Any] | None):  # noqa: ANN202 (hybrid.TopFn)
+        """Top-k by similarity for query vectors, on the in-memory index or the store's own."""
+        if not self._native_search():
+            index = self._vector_index()
+            return lambda q, k, allowed: index.search(q, k=k, allowed=allowed)
+
+        def native(q: np.ndarray, k: int, allowed: np.ndarray | None):  # noqa: ANN202
+            out_s, out_i = [], []
+            for vec in q:
+                if allowed is not None and len(allowed) <= 4 * k:
+                    rows = self.store.rows(allowed.tolist(), columns=["id", "vector"])
+                    ids = np.asarray([r["id"] for r in rows], np.int64)
+                    scores = np.asarray([r["vector"] for r in rows], np.float32) @ vec
+                else:  # the server's index, filtered here
+                    scores, ids = self._store_search(vec, k=4 * k, filters=filters)
+                    if allowed is not None:
+                        keep = np.isin(ids, allowed)
+                        scores, ids = scores[keep], ids[keep]
+                order = np.argsort(-scores, kind="stable")[:k]
+                out_s.append(scores[order])
+                out_i.append(ids[order])
+            n = min(len(s) for s in out_s)
+            return np.stack([s[:n] for s in out_s]), np.stack([i[:n] for i in out_i])
+
+        return native
 
     def _filters(self, *, bpm: str | None, key: str | None) -> dict[str, Any] | None:
         """Parsed ``bpm``/``key`` filters as store keyword arguments (None: no filter)."""
@@ -267,11 +393,42 @@ class Library:
             raise MelodexError(str(exc)) from exc
         return {"bpm": bpm_range, "key": key_filter}
 
-    def similar(self, path_or_id: str | Path | int, *, k: int = 10) -> list[Hit]:
-        """Tracks closest to a track (indexed or not); the track itself is left out."""
-        vector, own_id = self._track_vector(path_or_id)
-        hits = self._search_vector(vector, k=k + 1, exclude=own_id)
-        return hits[:k]
+    def similar(
+        self,
+        path_or_id: str | Path | int | list[str | Path | int] | tuple[str | Path | int, ...],
+        *,
+        k: int = 10,
+        plus: list[str] | tuple[str, ...] = (),
+        minus: list[str] | tuple[str, ...] = (),
+        where: TrackFilter | None = None,
+        variety: Variety | None = None,
+    ) -> list[Hit]:
+        """Tracks closest to a track or to several (indexed or not); the seeds are left out.
+
+        Several seeds are averaged; ``plus`` texts pull the query towards them (their mean
+        embedding added with weight ``PLUS_WEIGHT``), ``minus`` texts push tracks like them down
+        (the exclusion penalty of search); ``variety``: collapse, caps, MMR (library/variety.py).
+        """
+        seeds = list(path_or_id) if isinstance(path_or_id, list | tuple) else [path_or_id]
+        if not seeds:
+            raise ParameterError("similar needs at least one track")
+        if not plus and not minus and where is None and not variety and len(seeds) == 1:
+            vector, own_id = self._track_vector(seeds[0])
+            return self._search_vector(vector, k=k + 1, exclude=own_id)[:k]
+        from melodex.library.playlists import seed_vector
+
+        query, own = seed_vector(self, seeds)
+        if plus:
+            query = query + PLUS_WEIGHT * self.model.encode_text(list(plus)).mean(axis=0)
+            query = (query / max(float(np.linalg.norm(query)), 1e-12)).astype(np.float32)
+        want = k * CANDIDATE_FACTOR if variety else k
+        ranked = self._rank(
+            query, text="", k=want, bpm=None, key=None, flt=where or TrackFilter(),
+            mode="vector", excluded=list(minus), exclude_weight=EXCLUDE_WEIGHT, drop=tuple(own),
+        )  # fmt: skip
+        return arrange(
+            self._hits(ranked, query), k=k, variety=variety or Variety(), store=self.store
+        )
 
     def describe(
         self,
@@ -280,14 +437,18 @@ class Library:
         k: int = 10,
         similar: bool = True,
         embedding: AudioEmbedding | None = None,
+        texts: str | Path | None = None,
+        kinds: set[str] | None = None,
     ) -> Description:
         """What a track sounds like: its tags, the nearest built-in texts, similar tracks.
 
         ``similar=False`` leaves the similar tracks out (no search index is needed);
-        ``embedding`` reuses one already made by :meth:`embed`.
+        ``embedding`` reuses one already made by :meth:`embed`; ``texts``: a manifest or .txt
+        file whose texts are ranked too (``matches``, each with its item and kind; only the
+        ``kinds`` given), embedded once and kept beside the library (library/text_sets.py).
         """
         emb = embedding if embedding is not None else self._embedding(path)
-        texts, matrix = self._describe_vocabulary()
+        vocab, matrix = self._describe_vocabulary()
         scores = matrix @ emb.vector
         order = np.argsort(-scores, kind="stable")[:k]
         names = self.model.tag_names
@@ -296,20 +457,76 @@ class Library:
         if similar and len(self) > 0:
             own = self.store.find_path(str(Path(os.path.expanduser(path)).resolve()))
             hits = self.nearest(emb.vector, k=k, exclude=own["id"] if own else None)
+        matches = None
+        if texts is not None:
+            from melodex.library.text_sets import load_text_set
+
+            store = self.store_or_none()
+            folder = self.path if isinstance(self.path, Path) and store is not None else None
+            text_set = load_text_set(texts, model=self.model, folder=folder)
+            matches = text_set.rank(emb.vector, k=k, kinds=kinds)
         return Description(
             path=str(path),
             tags=[(names[i], float(emb.tag_scores[i])) for i in tag_order],
-            texts=[(texts[i], float(scores[i])) for i in order],
+            texts=[(vocab[i], float(scores[i])) for i in order],
             similar=hits,
+            matches=matches,
         )
+
+    def duplicates(self, **options: Any) -> list[Any]:
+        """Groups of tracks holding one recording, with evidence (melodex.library.duplicates;
+        ``options``: its thresholds)."""
+        from melodex.library.duplicates import find_duplicates, library_tracks
+
+        store = self.store
+        store.refresh()
+        return find_duplicates(library_tracks(store), **options)
+
+    def highlight(self, path_or_id: str | Path | int, query: str | None = None) -> Any:
+        """A track's indexed windows scored against ``query`` (or the track itself), best first;
+        its ``start`` is the preview offset (melodex.library.highlights)."""
+        from melodex.library.highlights import highlight, window_seconds
+
+        if isinstance(path_or_id, int):
+            rows = self.store.rows([path_or_id], columns=["id", "path"])
+            if not rows:
+                raise MelodexError(f"no track with id {path_or_id} in {self.path}")
+            path_or_id = rows[0]["path"]
+        emb = self._embedding(path_or_id)
+        return highlight(
+            path=str(path_or_id), vector=emb.vector, window_vectors=emb.window_vectors,
+            window_starts=emb.window_starts, duration=emb.duration,
+            query=None if query is None else self.model.encode_text(query), query_text=query,
+            length=window_seconds(self.model, emb.window_starts),
+        )  # fmt: skip
 
     def embed(self, path: str | Path) -> AudioEmbedding:
         """A file's embedding: the stored one when the file is indexed and unchanged."""
         return self._embedding(path)
 
-    def nearest(self, vector: np.ndarray, *, k: int = 10, exclude: int | None = None) -> list[Hit]:
-        """Tracks nearest to an audio embedding vector (e.g. :meth:`embed` of any file)."""
-        return self._search_vector(np.asarray(vector, np.float32), k=k + 1, exclude=exclude)[:k]
+    def nearest(
+        self,
+        vector: np.ndarray,
+        *,
+        k: int = 10,
+        exclude: int | list[int] | tuple[int, ...] | set[int] | None = None,
+        where: TrackFilter | None = None,
+    ) -> list[Hit]:
+        """Tracks nearest to an audio embedding vector (e.g. :meth:`embed` of any file).
+
+        ``exclude``: a track id or several, never returned; ``where``: a metadata filter."""
+        if exclude is None or isinstance(exclude, int):
+            if where is None:
+                return self._search_vector(
+                    np.asarray(vector, np.float32), k=k + 1, exclude=exclude
+                )[:k]
+            exclude = () if exclude is None else (exclude,)
+        query = np.asarray(vector, np.float32)
+        ranked = self._rank(
+            query, text="", k=k, bpm=None, key=None, flt=where or TrackFilter(), mode="vector",
+            excluded=[], exclude_weight=0.0, drop=tuple(exclude),
+        )  # fmt: skip
+        return self._hits(ranked, query)
 
     def tag(self, path: str | Path, *, k: int = 10) -> list[tuple[str, float]]:
         """The model's zero-shot tags for a file, with confidences."""
@@ -370,11 +587,19 @@ class Library:
                 return []
             found = index.search(np.asarray(query, np.float32), k=k, allowed=allowed)
             scores, ids = found[0][0], found[1][0]
-        pairs = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if int(i) != exclude]
-        rows = {r["id"]: r for r in self.store.rows([i for i, _ in pairs], columns=HIT_COLUMNS)}
+        pairs = [
+            Ranked(int(i), float(s), vector_score=float(s))
+            for i, s in zip(ids, scores, strict=True)
+            if int(i) != exclude
+        ]
+        return self._hits(pairs, query)
+
+    def _hits(self, ranked: list[Ranked], query: np.ndarray) -> list[Hit]:
+        """Hits with their rows, each with the window that best matches ``query``."""
+        rows = {r["id"]: r for r in self.store.rows([r.id for r in ranked], columns=HIT_COLUMNS)}
         hits = []
-        for rank, (tid, score) in enumerate(pairs, start=1):
-            row = rows.get(tid)
+        for position, item in enumerate(ranked, start=1):
+            row = rows.get(item.id)
             if row is None:  # removed since the index was built
                 continue
             windows = np.asarray(row["window_vectors"], np.float32).reshape(-1, len(query))
@@ -383,9 +608,9 @@ class Library:
                 start = float(row["window_starts"][int(np.argmax(windows @ query))])
             hits.append(
                 Hit(
-                    rank=rank,
-                    score=score,
-                    id=tid,
+                    rank=position,
+                    score=item.score,
+                    id=item.id,
                     path=row["path"],
                     title=row["title"],
                     artist=row["artist"],
@@ -396,6 +621,8 @@ class Library:
                     bpm=None if row.get("bpm") is None else round(float(row["bpm"]), 1),
                     key=row.get("key"),
                     mode=row.get("mode"),
+                    vector_score=item.vector_score,
+                    text_score=item.text_score,
                 )
             )
         return hits

@@ -25,6 +25,7 @@ from melodex.serve.errors import STATUS_CODES, install_error_handlers
 from melodex.serve.guard import install_guard
 from melodex.serve.models import ErrorResponse
 from melodex.serve.routes_clips import clips_router
+from melodex.serve.routes_curate import curate_router
 from melodex.serve.routes_library import library_router
 from melodex.serve.security import HostPolicy, SecurityMiddleware, library_gone_check
 from melodex.serve.service import LibraryService, ServeConfig
@@ -66,6 +67,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     )
     app.include_router(library_router(service))
     app.include_router(clips_router(service))
+    app.include_router(curate_router(service))
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index() -> FileResponse:

@@ -34,6 +34,8 @@ class HitOut(BaseModel):
     bpm: float | None = None
     key: str | None = None
     mode: str | None = None
+    vector_score: float | None = Field(None, description="Cosine similarity, before fusion.")
+    text_score: float | None = Field(None, description="BM25 of the metadata match, if any.")
 
 
 class TagScore(BaseModel):

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 from starlette.responses import FileResponse as _StarletteFile
@@ -17,6 +17,7 @@ from melodex.errors import MelodexError, StoreError
 from melodex.library.library import MAX_TRACK_ID, Hit
 from melodex.serve.errors import ApiError
 from melodex.serve.models import ErrorResponse, HealthOut, HitOut, MapOut, TrackOut
+from melodex.serve.search_params import SearchFilters
 from melodex.serve.security import under_roots
 from melodex.serve.service import LibraryService
 
@@ -113,16 +114,19 @@ def library_router(service: LibraryService) -> APIRouter:
         key: Annotated[
             str | None, Query(max_length=40, description="Key or mode: minor, D, 'D minor'.")
         ] = None,
+        *,
+        filters: Annotated[SearchFilters, Depends()],
     ) -> list[dict[str, Any]]:
         """Tracks that best match a text, best first (an empty library gives []).
 
         ``bpm`` and ``key`` filter by the descriptors of a library indexed with
-        ``--descriptors`` (422 with a clear message otherwise)."""
+        ``--descriptors`` (422 with a clear message otherwise); the other filters by tags,
+        folder and length; ``exclude`` and "no X" in ``q`` push tracks like X down."""
         if not q.strip():
             raise ApiError(422, "invalid_request", "query.q: the search text is blank")
         with light():
             try:
-                hits = service.search(q, k, bpm=bpm, key=key)
+                hits = service.search(q, k, bpm=bpm, key=key, **filters.options())
             except StoreError as exc:
                 raise ApiError(422, "no_descriptors", service.scrub(str(exc))) from exc
             except MelodexError as exc:

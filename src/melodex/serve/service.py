@@ -100,12 +100,13 @@ class LibraryService:
             return len(store), store.version, self.queries.index_kind
 
     def search(
-        self, text: str, k: int, *, bpm: str | None = None, key: str | None = None
+        self, text: str, k: int, *, bpm: str | None = None, key: str | None = None, **options: Any
     ) -> list[Hit]:
+        """``options``: the keyword arguments of Library.search (filters, exclude, mode)."""
         with self.query_lock:
             if not self._has_tracks():
                 return []
-            return self.queries.search(text, k=k, bpm=bpm, key=key)
+            return self.queries.search(text, k=k, bpm=bpm, key=key, **options)
 
     def _has_tracks(self) -> bool:
         """Whether the library holds tracks; the store is refreshed only when it looks empty

@@ -53,7 +53,9 @@ function renderHits(list, hits) {
     title.textContent = trackName(hit);
     const sub = document.createElement("div");
     sub.className = "sub";
-    sub.textContent = [hit.artist, hit.album, fmtTime(hit.duration), `score ${hit.score.toFixed(3)}`]
+    const at = hit.segment_start ? `best at ${fmtTime(hit.segment_start)}` : "";
+    sub.textContent = [hit.artist, hit.album, fmtTime(hit.duration),
+      hit.score == null ? "" : `score ${hit.score.toFixed(3)}`, at]
       .filter(Boolean).join(" · ");
     info.append(title, sub);
 
@@ -87,7 +89,9 @@ function markPlaying() {
 async function playTrack(hit) {
   const player = $("player");
   state.playing = hit.id_str;
-  player.src = audioUrl(hit.id_str);
+  // a media fragment starts the track at its best-matching moment
+  const start = hit.segment_start || hit.start;
+  player.src = audioUrl(hit.id_str) + (start ? `#t=${start}` : "");
   $("now-playing").textContent = [trackName(hit), hit.artist].filter(Boolean).join(" — ");
   markPlaying();
   drawMap();
@@ -101,6 +105,18 @@ async function playTrack(hit) {
 // ---------------------------------------------------------------------------- search
 let debounceTimer = null;
 
+// The filters panel as query parameters ("&artist=...&exclude=a&exclude=b"), "" when empty.
+function filterParams() {
+  const params = new URLSearchParams();
+  for (const name of ["artist", "album", "genre", "year", "duration"]) {
+    const value = $(`f-${name}`).value.trim();
+    if (value) params.set(name, value);
+  }
+  for (const x of $("f-exclude").value.split(",")) if (x.trim()) params.append("exclude", x.trim());
+  const text = params.toString();
+  return text ? `&${text}` : "";
+}
+
 async function runSearch(text) {
   const seq = ++state.searchSeq;
   const q = text.trim();
@@ -113,7 +129,7 @@ async function runSearch(text) {
   }
   setStatus($("status"), "Searching…");
   try {
-    const hits = await api(`/api/search?q=${encodeURIComponent(q)}&k=10`);
+    const hits = await api(`/api/search?q=${encodeURIComponent(q)}&k=10${filterParams()}`);
     if (seq !== state.searchSeq) return; // a newer search has started
     renderHits($("results"), hits);
     state.marks = new Set(hits.map((h) => h.id_str));
@@ -362,9 +378,14 @@ function start() {
     clearTimeout(debounceTimer);
     debounceTimer = setTimeout(() => runSearch(q.value), 250);
   });
+  $("filters").addEventListener("input", () => {
+    clearTimeout(debounceTimer);
+    debounceTimer = setTimeout(() => runSearch(q.value), 400);
+  });
   $("player").addEventListener("error", () => {
     if ($("player").getAttribute("src")) setStatus($("status"), "This track cannot be played.", true);
   });
+  $("player").addEventListener("ended", () => { if (window.playNext) window.playNext(); });
   setupDrop();
   setupMap();
   refreshInfo();

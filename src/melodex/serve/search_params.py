@@ -1,0 +1,45 @@
+"""The query parameters of the ranking endpoints: metadata filters, exclusion, search mode."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Query
+
+Short = Annotated[str | None, Query(max_length=200)]
+
+
+class SearchFilters:
+    """``artist``, ``album``, ``genre`` (part of the tag), ``year`` (1990-1999), ``folder``
+    (part of the folder path), ``duration`` (2m-5m), ``exclude`` (repeatable) and ``mode``."""
+
+    def __init__(
+        self,
+        artist: Annotated[Short, Query(description="Part of the artist tag.")] = None,
+        album: Annotated[Short, Query(description="Part of the album tag.")] = None,
+        genre: Annotated[Short, Query(description="Part of the genre tag.")] = None,
+        year: Annotated[str | None, Query(max_length=20, description="1995, 1990-1999")] = None,
+        folder: Annotated[Short, Query(description="Part of the track's folder path.")] = None,
+        duration: Annotated[
+            str | None, Query(max_length=40, description="Length range: 2m-5m, 3:00-, -90s.")
+        ] = None,
+        exclude: Annotated[
+            list[str] | None,
+            Query(description="Texts to push down (repeatable, at most 10 of 200 characters)."),
+        ] = None,
+        mode: Annotated[
+            Literal["hybrid", "vector", "text"],
+            Query(description="hybrid: vectors fused with full text of tags and names."),
+        ] = "hybrid",
+    ) -> None:
+        self.metadata = {
+            "artist": artist, "album": album, "genre": genre, "year": year, "folder": folder,
+            "duration": duration,
+        }  # fmt: skip
+        self.exclude = [e[:200] for e in exclude or [] if e.strip()][:10]
+        self.mode = mode
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for ``Library.search``."""
+        given = {name: value for name, value in self.metadata.items() if value}
+        return {**given, "exclude": self.exclude, "mode": self.mode}
