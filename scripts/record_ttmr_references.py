@@ -270,6 +270,114 @@ def record_ttmr_pp(out: Path) -> None:
     )
 
 
+def record_ttmr(out: Path) -> None:
+    import torch
+    from mtr.contrastive.model import ContrastiveModel
+    from mtr.modules.audio_rep import TFRep
+    from mtr.modules.encoder import MusicTransformer
+    from mtr.modules.tokenizer import ResFrontEnd
+    from omegaconf import OmegaConf
+    from transformers import AutoModel, AutoTokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        text_dir = Path(tmp) / "bert-base-uncased"
+        tiny_text_tower("bert", text_dir)
+        hp = {  # the released bert_stochastic hparams, with small widths and 2-s windows
+            "framework": "contrastive",
+            "text_backbone": "bert-base-uncased",
+            "duration": 2.0,
+            "sr": 16000,
+            "mel_dim": 128,
+            "n_fft": 1024,
+            "win_length": 1024,
+            "frontend": "cnn",
+            "mix_type": "cf",
+            "audio_rep": "mel",
+            "attention_nlayers": 2,
+            "attention_ndim": 32,
+            "temperature": 0.2,
+            "mlp_dim": 16,
+            "text_type": "bert",
+            "text_rep": "stochastic",
+            "text_dim": 32,
+            "audio_dim": 32,
+        }
+        torch.manual_seed(0)
+        # as mtr/utils/demo_utils.py get_model() builds it (conv_ndim 8 instead of 128)
+        audio_preprocessr = TFRep(
+            sample_rate=hp["sr"],
+            f_min=0,
+            f_max=int(hp["sr"] / 2),
+            n_fft=hp["n_fft"],
+            win_length=hp["win_length"],
+            hop_length=int(0.01 * hp["sr"]),
+            n_mels=hp["mel_dim"],
+        )
+        frontend = ResFrontEnd(
+            input_size=(hp["mel_dim"], int(100 * hp["duration"]) + 1),
+            conv_ndim=8,
+            attention_ndim=hp["attention_ndim"],
+            mix_type=hp["mix_type"],
+        )
+        audio_encoder = MusicTransformer(
+            audio_representation=audio_preprocessr,
+            frontend=frontend,
+            audio_rep=hp["audio_rep"],
+            attention_nlayers=hp["attention_nlayers"],
+            attention_ndim=hp["attention_ndim"],
+        )
+        model = ContrastiveModel(
+            audio_encoder=audio_encoder,
+            text_encoder=AutoModel.from_pretrained(str(text_dir)),
+            text_type="bert",
+            audio_dim=hp["attention_ndim"],
+            text_dim=hp["text_dim"],
+            mlp_dim=hp["mlp_dim"],
+            temperature=hp["temperature"],
+        )
+        tokenizer = AutoTokenizer.from_pretrained(str(text_dir))
+        n = int(hp["duration"] * hp["sr"])
+        clips = make_clips(hp["sr"], CLIP_SECONDS["ttmr"])
+        windows = np.concatenate([c[: len(c) // n * n].reshape(-1, n) for c in clips])
+        randomise(model, seed=1, calibrate=lambda: model.encode_audio(torch.from_numpy(windows)))
+        out.mkdir(parents=True, exist_ok=True)
+        state = {"module." + k: v for k, v in model.state_dict().items()}  # saved under DDP
+        optimizer = torch.optim.AdamW(model.parameters(), 5e-5)
+        torch.save(
+            {"epoch": 0, "state_dict": state, "optimizer": optimizer.state_dict()}, out / "best.pth"
+        )
+        OmegaConf.save(OmegaConf.create(hp), out / "hparams.yaml")
+        shutil.rmtree(out / "bert-base-uncased", ignore_errors=True)
+        shutil.copytree(
+            text_dir, out / "bert-base-uncased", ignore=shutil.ignore_patterns("*.safetensors")
+        )
+
+        audio_vectors, window_outputs = [], []
+        with torch.no_grad():
+            for clip in clips:  # the README's audio_infer
+                hop = int(len(clip) // n)
+                audio = np.stack([clip[i * n : (i + 1) * n] for i in range(hop)]).astype("float32")
+                z = model.encode_audio(torch.from_numpy(audio))
+                window_outputs.append(z.numpy())
+                audio_vectors.append(z.mean(0).numpy())
+            # the README's text_infer; truncation added so the over-long text does not fail
+            # (for the others it changes nothing)
+            text_vectors = [
+                model.encode_bert_text(
+                    tokenizer(t, truncation=True, return_tensors="pt")["input_ids"], None
+                )
+                .squeeze(0)
+                .numpy()
+                for t in TEXTS
+            ]
+    np.savez_compressed(
+        out / "reference.npz",
+        audio_vectors=np.stack(audio_vectors),
+        window_outputs=np.concatenate(window_outputs),
+        text_vectors=np.stack(text_vectors),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--family", choices=sorted(PROVENANCE), required=True)
@@ -278,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path[:0] = [str(args.reference), str(args.side), str(ROOT / "src")]
     out = FIXTURES / args.family.replace("-", "_")
-    {"ttmr-pp": record_ttmr_pp}[args.family](out)
+    {"ttmr-pp": record_ttmr_pp, "ttmr": record_ttmr}[args.family](out)
     (out / "PROVENANCE.json").write_text(
         json.dumps(
             {
