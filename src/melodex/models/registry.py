@@ -83,6 +83,24 @@ ARCHITECTURES: dict[str, Architecture] = {
             "a tiny deterministic model for tests and smoke runs (band energies, hashed words)",
             "MIT",
         ),
+        Architecture(
+            "distilled-student",
+            "melodex.models.student:load",
+            "musicnn features + an MLP head distilled from a teacher; text by the teacher",
+            "MIT",
+        ),
+        Architecture(
+            "ttmr",
+            "melodex.models.ttmr:load_folder",
+            "a TTMR checkpoint saved as a melodex folder (tokenizer files beside)",
+            "MIT",
+        ),
+        Architecture(
+            "ttmr-pp",
+            "melodex.models.ttmr_pp:load_folder",
+            "a TTMR++ checkpoint saved as a melodex folder (tokenizer files beside)",
+            "MIT",
+        ),
     )
 }
 
