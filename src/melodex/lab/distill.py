@@ -79,6 +79,7 @@ class DistillReport:
     heldout_cosine: float  # the same on held-out tracks
     heldout_cosine_min: float
     top10_overlap: float  # mean over queries of |top-k(student) & top-k(teacher)| / k
+    # (k = top_k: 10, or half the held-out tracks when there are fewer than 20)
     top_k: int
     queries: list[str]
     speed: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> figures
@@ -173,6 +174,12 @@ def train_head(
     return head.eval(), loss_value
 
 
+def agreement_k(n_heldout: int) -> int:
+    """10, or half the held-out tracks when there are fewer than 20 (with k equal to their
+    number, any two rankings would agree fully)."""
+    return max(1, min(10, n_heldout // 2))
+
+
 def top_k_overlap(queries: np.ndarray, reference: np.ndarray, other: np.ndarray, k: int) -> float:
     """Mean over query rows of the share of ``reference``'s top-k tracks in ``other``'s top-k."""
     k = min(k, reference.shape[0])
@@ -265,7 +272,8 @@ def distill(
         ).astype(np.float32)
     cos = np.sum(vectors * target / np.linalg.norm(target, axis=1, keepdims=True), axis=1)
     q = teacher.encode_text(list(queries))
-    overlap = top_k_overlap(q, target[ho], vectors[ho], 10)
+    top_k = agreement_k(len(ho))
+    overlap = top_k_overlap(q, target[ho], vectors[ho], top_k)
     if base is None:
         from melodex.models.registry import DEFAULT_MODEL, load_model
 
@@ -288,7 +296,7 @@ def distill(
         heldout_cosine=round(float(cos[ho].mean()), 4),
         heldout_cosine_min=round(float(cos[ho].min()), 4),
         top10_overlap=round(overlap, 4),
-        top_k=min(10, len(held)),
+        top_k=top_k,
         queries=list(queries),
         speed=speed,
         seconds=round(time.perf_counter() - began, 1),
@@ -299,6 +307,7 @@ def distill(
 __all__ = [
     "AGREEMENT_QUERIES",
     "DistillReport",
+    "agreement_k",
     "audio_items",
     "distill",
     "split_heldout",
