@@ -101,6 +101,12 @@ ARCHITECTURES: dict[str, Architecture] = {
             "a TTMR++ checkpoint saved as a melodex folder (tokenizer files beside)",
             "MIT",
         ),
+        Architecture(
+            "muq-mulan",
+            "melodex.models.muq_mulan:load_folder",
+            "a MuQ-MuLan model saved as a melodex folder (tokenizer files beside)",
+            "MIT",
+        ),
     )
 }
 
@@ -159,7 +165,8 @@ FAMILIES: dict[str, Family] = {
             "the folder of huggingface.co/OpenMuQ/MuQ-MuLan-large",
             dim=512,
             sample_rate=24000,
-            window="10 s windows, mean-pooled",
+            window="10 s clips back to back, the last filled with the track's beginning; "
+            "mean of the clips' normalised latents",
             parameters="~630M",
             install="pip install 'melodex[muq]'",
         ),
@@ -172,7 +179,8 @@ FAMILIES: dict[str, Family] = {
             "mtr.tar.gz from zenodo.org/record/7322135 (seungheondoh/music-text-representation)",
             dim=128,
             sample_rate=16000,
-            window="9.91 s windows, mean-pooled",
+            window="9.91 s windows (158,560 samples), a tail of half a window or more "
+            "zero-padded, mean-pooled",
         ),
         Family(
             "ttmr-pp",
@@ -183,7 +191,8 @@ FAMILIES: dict[str, Family] = {
             "the checkpoint from huggingface.co/seungheondoh/ttmr-pp",
             dim=128,
             sample_rate=22050,
-            window="10 s windows, mean-pooled",
+            window="10 s windows after int16 min-max normalisation of the track, a tail of "
+            "half a window or more zero-padded, mean-pooled",
         ),
     )
 }
