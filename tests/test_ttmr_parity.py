@@ -96,3 +96,10 @@ def test_wrong_checkpoints_are_named(tmp_path) -> None:
     (tmp_path / "hparams.yaml").write_text("text_type: glove\n")
     with pytest.raises(ModelLoadError, match="glove"):
         ttmr.load(str(tmp_path / "best.pth"))
+
+
+def test_loads_through_the_registry_by_spec(model) -> None:
+    from melodex.models import load_model
+
+    again = load_model(f"ttmr:{FIXTURE}")
+    assert again.source == f"ttmr:{FIXTURE}" and again.identity == model.identity

@@ -126,3 +126,10 @@ def test_text_tower_missing_says_where_to_put_it(tmp_path) -> None:
     (tmp_path / "ttmrpp_tiny.yaml").write_text("text_arch: no-such-text-model-xyz\n")
     with pytest.raises(ModelLoadError, match="no-such-text-model-xyz"):
         ttmr_pp.load(str(tmp_path / "ttmrpp_tiny.pth"))
+
+
+def test_loads_through_the_registry_by_spec(model) -> None:
+    from melodex.models import load_model
+
+    again = load_model(f"ttmr-pp:{CHECKPOINT}")
+    assert again.source == f"ttmr-pp:{CHECKPOINT}" and again.identity == model.identity

@@ -168,7 +168,6 @@ FAMILIES: dict[str, Family] = {
             window="10 s clips back to back, the last filled with the track's beginning; "
             "mean of the clips' normalised latents",
             parameters="~630M",
-            install="pip install 'melodex[muq]'",
         ),
         Family(
             "ttmr",
