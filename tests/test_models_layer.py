@@ -14,7 +14,7 @@ from melodex.errors import ModelLoadError, ParameterError
 from melodex.models import listing, load_model
 from melodex.models.base import WindowedJointModel
 from melodex.models.config import ModelConfig
-from melodex.models.registry import ARCHITECTURES, FAMILIES, Family
+from melodex.models.registry import ARCHITECTURES, FAMILIES, Family, missing_weights
 from melodex.models.toy import build_toy_model
 
 SR = 16000
@@ -140,4 +140,33 @@ def test_cli_models_json_lists_architectures() -> None:
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     assert "dual-encoder" in {a["name"] for a in found["architectures"]}
-    assert all({"prefix", "licence", "weights"} <= set(f) for f in found["families"])
+    families = {f["prefix"]: f for f in found["families"]}
+    assert {"clap-hf", "laion-clap", "ms-clap", "muq-mulan", "ttmr", "ttmr-pp"} <= set(families)
+    for f in families.values():
+        assert f["licence"] and f["weights"] and f["dim"] and f["sample_rate"] and f["window"]
+    assert "NC" in families["muq-mulan"]["licence"]  # non-commercial weights say so
+
+
+def test_listing_families_imports_no_adapter_code() -> None:
+    code = (
+        "import sys; from melodex.models import listing; listing(); "
+        "print([m for m in sys.modules if m.startswith('melodex.models.') and "
+        "m.rsplit('.', 1)[1] in ('clap_hf', 'laion_clap', 'ms_clap', 'ttmr', 'ttmr_pp', "
+        "'muq_mulan')] + [m for m in ('torch', 'transformers') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_family_without_its_adapter_or_weights_says_what_to_do() -> None:
+    FAMILIES["fake-family"] = Family(
+        "fake-family", "melodex.models.no_such_adapter:load", "test", "FILE", "MIT", "it here"
+    )
+    try:
+        with pytest.raises(ModelLoadError, match="no adapter module melodex.models.no_such"):
+            load_model("fake-family:x")
+    finally:
+        del FAMILIES["fake-family"]
+    err = missing_weights("laion-clap", "/nowhere/x.pt", "no such file")
+    assert "lukewys/laion_clap" in str(err) and "/nowhere/x.pt" in str(err)

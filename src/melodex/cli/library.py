@@ -312,8 +312,10 @@ def models(as_json: JsonOption = False) -> None:
     if found["families"]:
         out.print("[bold]pretrained families[/bold] (--model FAMILY:ARGUMENT):")
         for f in found["families"]:
+            shape = f"{f['dim'] or '?'}-d, {f['sample_rate'] or '?'} Hz"
             out.print(
-                f"  {f['prefix']}:{f['argument']:<24} {f['summary']} [licence: {f['licence']}]",
+                f"  {f['prefix']}:{f['argument']:<24} {f['summary']} ({shape}) "
+                f"[licence: {f['licence']}]",
                 highlight=False,
             )
 
