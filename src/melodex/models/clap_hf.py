@@ -52,6 +52,8 @@ def repeat_pad(y: np.ndarray, length: int) -> np.ndarray:
 class ClapHF(WindowedJointModel):
     """A transformers ClapModel and its processor as a melodex joint model."""
 
+    architecture = ARCHITECTURE
+
     def __init__(self, model: Any, processor: Any, *, name: str, licence: str | None) -> None:
         extractor = processor.feature_extractor
         text_positions = int(model.config.text_config.max_position_embeddings) - 2
@@ -59,7 +61,7 @@ class ClapHF(WindowedJointModel):
         self.truncation = str(extractor.truncation)
         config = ModelConfig(
             name=name,
-            architecture=ARCHITECTURE,
+            architecture=self.architecture,
             sample_rate=int(extractor.sampling_rate),
             window_seconds=float(extractor.max_length_s),
             max_windows=8,
