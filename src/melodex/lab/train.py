@@ -142,6 +142,7 @@ def train(
     resume: bool = True,
     progress: ProgressFn | None = None,
     enable_progress_bar: bool = False,
+    callbacks: list[L.Callback] | None = None,
 ) -> TrainResult:
     """Run a config end to end; resumes from ``checkpoints/last.ckpt`` when it exists."""
     run_dir = config.run_dir
@@ -176,6 +177,7 @@ def train(
                 every_n_train_steps=t.checkpoint_every_n_steps,
             ),
             best,
+            *(callbacks or []),
         ],
         enable_progress_bar=enable_progress_bar,
         enable_model_summary=False,
