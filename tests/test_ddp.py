@@ -160,7 +160,8 @@ def tone_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i in range(40):
         freq = 110.0 * 2 ** ((i % 8) / 2)
         t = np.arange(16000) / 16000
-        y = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.normal(size=t.size)
+        loud = 0.3 if i < 32 else 0.8  # valid/test louder: their features differ from train's
+        y = loud * np.sin(2 * np.pi * freq * t) + 0.01 * rng.normal(size=t.size)
         sf.write(root / "audio" / f"{i}.wav", y.astype(np.float32), 16000)
         word = ["low", "mid", "high", "bright"][i % 4]
         items.append(
@@ -195,7 +196,7 @@ def _config(corpus: Path, tmp: Path, epochs: int) -> dict:
         },
         "objective": {"loss": "infonce", "params": {"temperature": 0.1}},
         "optim": {"lr": 0.01, "batch_size": 4, "epochs": epochs},
-        "trainer": {"devices": WORLD, "strategy": "ddp_spawn", "checkpoint_every_n_steps": 2},
+        "trainer": {"devices": WORLD, "strategy": "ddp_fork", "checkpoint_every_n_steps": 2},
     }
 
 
@@ -221,6 +222,17 @@ def test_two_process_training_shards_agrees_exports_once_and_resumes(
     exported = load_model(result.model_dir).net.trainable_state()
     assert exported.keys() == ranks[0]["state"].keys()
     assert json.loads((result.model_dir / "config.json").read_text())["architecture"]
+    # the MFCC/roll-off/ZCR standardisation was fitted on the training split only
+    from melodex.lab.data import prepare_splits
+    from melodex.lab.train import build_network
+
+    config = config_from_dict(_config(tone_corpus, tmp_path, 1))
+    splits = prepare_splits(config, build_network(config))  # from the feature cache
+    mean = load_model(result.model_dir).net.audio_encoder.feature_mean.numpy()
+    train_rows = np.asarray(splits["train"].features.data)
+    np.testing.assert_allclose(mean, train_rows.mean(0), rtol=1e-4, atol=1e-6)
+    everything = np.concatenate([np.asarray(s.features.data) for s in splits.values()])
+    assert not np.allclose(mean, everything.mean(0), rtol=1e-4, atol=1e-6)
     # resume to two epochs: both ranks continue from the checkpoint and agree again
     again = train(
         config_from_dict(_config(tone_corpus, tmp_path, 2)), callbacks=[_RankRecord(str(out))]

@@ -45,6 +45,7 @@ class TrainResult:
     model_dir: Path
     metrics: dict[str, dict[str, float]]
     resumed_from: Path | None
+    is_global_zero: bool = True  # False in the other ranks' processes (strategy "ddp")
 
 
 def _training_texts(config: TrainConfig) -> list[str]:
@@ -215,6 +216,9 @@ def train(
     L.seed_everything(config.seed, workers=True, verbose=False)
     net = build_network(config)
     splits = prepare_splits(config, net, progress=progress)
+    fit_scaling = getattr(net.audio_encoder, "fit_standardisation", None)
+    if fit_scaling is not None and not config.model.init_from:
+        fit_scaling(splits["train"].features.data)  # training split only; saved with the model
     tags = sorted({t for it in splits["train"].items for t in it.get("tags", [])})
     module = JointTraining(config, net, splits, tags)
     module.warm_text_cache()
@@ -259,6 +263,6 @@ def train(
             ckpt_path=str(resumed) if resumed else None,
         )
     if not trainer.is_global_zero:  # strategy "ddp": this process is another rank
-        return TrainResult(model_dir=run_dir / "model", metrics={}, resumed_from=resumed)
+        return TrainResult(run_dir / "model", {}, resumed, is_global_zero=False)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     return TrainResult(model_dir=run_dir / "model", metrics=metrics, resumed_from=resumed)
