@@ -30,7 +30,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from melodex.errors import ParameterError
-from melodex.lab.sampling import positive_mask, sample_triplets
+from melodex.lab.sampling import distance_weights, positive_mask, sample_triplets
 
 __all__ = [
     "ShardedBatchSampler",
@@ -174,10 +174,10 @@ class TripletBatchSampler(_EpochAware):
 
     The epoch's triplets are drawn at once with :func:`~melodex.lab.sampling.sample_triplets`
     (``steps * batch_size * world`` of them, from the epoch's generator), then cut into global
-    batches and sliced per rank. ``weighting`` (balanced-weighted sampling) returns the current
-    ``item_embeddings`` and ``tag_embeddings``; it is called once per epoch, when the first
-    batch is drawn. ``stats`` keeps, per epoch, what :func:`negative_stats` measured on the
-    epoch's negatives (when ``item_tags`` is multi-label).
+    batches and sliced per rank. ``weighting`` returns the current ``item_embeddings`` and
+    ``tag_embeddings`` (needed by balanced-weighted sampling; optional for the others); it is
+    called once per epoch, when the first batch is drawn, and then ``stats`` keeps what
+    :func:`negative_stats` measured on that epoch's negatives.
     """
 
     def __init__(
@@ -204,11 +204,12 @@ class TripletBatchSampler(_EpochAware):
 
     def global_triplets(self) -> np.ndarray:
         """``(steps * batch_size * world, 3)`` triplets of this epoch, the same on every rank."""
+        embeddings = self.weighting() if self.weighting is not None else None
         kwargs: dict[str, Any] = {}
         if self.strategy == "balanced_weighted":
-            if self.weighting is None:
+            if embeddings is None:
                 raise ParameterError("balanced_weighted sampling needs a weighting function")
-            kwargs = self.weighting()
+            kwargs = embeddings
         n = self.steps * self.batch_size * self.world_size
         trip = sample_triplets(
             self.item_tags,
@@ -218,9 +219,9 @@ class TripletBatchSampler(_EpochAware):
             **kwargs,
         )
         out = np.stack([trip.tags, trip.positives, trip.negatives], axis=1)
-        if kwargs:
+        if embeddings is not None:  # measured for every strategy: compare them
             self.stats.append(
-                {"epoch": float(self.epoch), **negative_stats(self.item_tags, out, **kwargs)}
+                {"epoch": float(self.epoch), **negative_stats(self.item_tags, out, **embeddings)}
             )
         return out
 
@@ -244,7 +245,9 @@ def negative_stats(
     tag_embeddings: np.ndarray,
 ) -> dict[str, float]:
     """What the sampled negatives look like: their distance to the anchor tag against the
-    positive's, and how many share a tag with the positive (likely false negatives)."""
+    positive's; how many share a tag with the positive (likely false negatives); how many
+    distinct negatives each tag drew, and the effective number ``1 / sum p^2`` of negatives the
+    weighted distribution gives a tag (1 means it always picks the same item)."""
     items = _unit(np.asarray(item_embeddings, np.float64))
     tags = _unit(np.asarray(tag_embeddings, np.float64))
     t, p, n = triplets[:, 0], triplets[:, 1], triplets[:, 2]
@@ -252,11 +255,29 @@ def negative_stats(
     d_neg = np.sqrt(np.maximum(2 - 2 * np.sum(items[n] * tags[t], axis=1), 0))
     matrix = np.asarray(item_tags).astype(bool)
     shared = (matrix[p] & matrix[n]).sum(axis=1)
+    distinct, effective = [], []
+    for tag in np.unique(t):
+        distinct.append(len(np.unique(n[t == tag])))
+        candidates = np.flatnonzero(~matrix[:, tag])
+        d = np.sqrt(np.maximum(2 - 2 * items[candidates] @ tags[tag], 0))
+        w = distance_weights(d, dim=items.shape[1])
+        if w.sum() > 0:
+            q = w / w.sum()
+            effective.append(1.0 / float(np.sum(q * q)))
+        else:
+            effective.append(float(len(candidates)))  # uniform fallback
     return {
         "neg_distance_mean": float(d_neg.mean()),
         "pos_distance_mean": float(d_pos.mean()),
         "neg_closer_than_pos": float((d_neg < d_pos).mean()),
         "neg_shares_positive_tag": float((shared > 0).mean()),
+        "distinct_negatives_per_tag": float(np.median(distinct)),
+        "effective_negatives_per_tag": float(np.median(effective)),
+        "candidates_per_tag": float(np.median([(~matrix[:, g]).sum() for g in np.unique(t)])),
+        # mean cosine between distinct items: 1 means every item sits at one point (collapse)
+        "item_cosine_mean": float(
+            ((items @ items.T).sum() - len(items)) / max(len(items) * (len(items) - 1), 1)
+        ),
     }
 
 

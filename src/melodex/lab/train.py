@@ -135,7 +135,9 @@ def _batches(config: TrainConfig, module: JointTraining) -> DataLoader:
             batch_size=batch,
             steps=max(1, config.optim.triplets_per_epoch // (batch * world)),
             seed=seed,
-            weighting=module.triplet_weighting if sampling == "balanced_weighted" else None,
+            weighting=module.triplet_weighting
+            if sampling == "balanced_weighted" or config.objective.track_negatives
+            else None,
         )
         module.triplet_sampler = sampler
     elif loss == "ranking" and sampling == "neighbourhood":
