@@ -71,14 +71,19 @@ def build_network(config: TrainConfig) -> DualEncoder:
     text_name = section.text_encoder["name"]
     text_params = dict(section.text_encoder.get("params", {}))
     if text_name in WORD_ENCODERS:
-        if "vocab" not in text_params:
-            vocab = Vocabulary.build(_training_texts(config), min_count=1, max_size=60_000)
-            text_params["vocab"] = vocab.to_dict()
         w2v_path = text_params.pop("w2v", None)
-        if w2v_path:
-            from melodex.encoders.word2vec import MusicWord2Vec
+        w2v = None
+        if w2v_path:  # a melodex word2vec folder, or a released word2vec .bin / .txt file
+            from melodex.encoders.word2vec import load_word_vectors
 
-            text_params["w2v"] = MusicWord2Vec.load(w2v_path)
+            w2v = load_word_vectors(w2v_path)
+            text_params["w2v"] = w2v
+        if "vocab" not in text_params:
+            phrases = [w for w in w2v.words if "_" in w] if w2v is not None else []
+            vocab = Vocabulary.build(
+                _training_texts(config), min_count=1, max_size=60_000, phrases=phrases
+            )
+            text_params["vocab"] = vocab.to_dict()
     text = build_text_encoder(text_name, **text_params)
     return DualEncoder(audio, text, dim=section.dim, head=section.head, dropout=section.dropout)
 
