@@ -104,6 +104,18 @@ RUNS: list[tuple[str, str, str, list[str]]] = [
             'objective.neighbourhood="album"',
         ],
     ),
+    (
+        "Two-branch ranking (MARD)",
+        "ranking-neighbourhood-constraints-on",
+        "head-only",
+        [
+            'objective.loss="ranking"',
+            'objective.params={"margin": 0.05, "top_k": 10, "reduction": "mean", '
+            '"lambda3": 1.0, "lambda4": 1.0}',
+            'objective.sampling="neighbourhood"',
+            'objective.neighbourhood="album"',
+        ],
+    ),
     ("Text encoder", "text-frozen", "head-only", []),
     (
         "Text encoder",

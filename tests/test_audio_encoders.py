@@ -182,3 +182,43 @@ def test_projection_head_normalises(kind: str) -> None:
     torch.testing.assert_close(out.norm(dim=-1), torch.ones(4))
     with pytest.raises(ValueError, match="identity head needs in_dim == out_dim"):
         ProjectionHead(ProjectionHeadConfig(in_dim=16, out_dim=8, kind="identity"))
+
+
+def test_handcrafted_features_are_standardised_with_stored_training_statistics(
+    tmp_path,
+) -> None:
+    """MFCC-like, Hz-like and rate-like columns: after fitting, the training features enter the
+    MLP with mean 0 and std 1, and the statistics travel with a saved model."""
+    import numpy as np
+
+    from melodex.encoders.text_trainable import build_text_encoder
+    from melodex.models import load_model
+    from melodex.models.dual import DualEncoder, export_model
+    from melodex.text import Vocabulary
+
+    enc = build_audio_encoder("handcrafted_mlp", hidden_dim=16, out_dim=8)
+    rng = np.random.default_rng(0)
+    scales = np.ones(enc.in_dim)
+    scales[2 * 13 : 2 * 13 + 2] = 3000.0  # roll-off in Hz
+    scales[-2:] = 0.01  # ZCR
+    train = rng.normal(size=(50, enc.in_dim)) * scales + 5.0 * scales
+    enc.fit_standardisation(train)
+    np.testing.assert_allclose(enc.feature_mean.numpy(), train.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(enc.feature_std.numpy(), train.std(0), rtol=1e-5)
+    seen = []
+    hook = enc.net[0].register_forward_hook(lambda m, i, o: seen.append(i[0].detach()))
+    enc.eval()
+    with torch.no_grad():
+        enc(torch.from_numpy(train.astype(np.float32)))
+    hook.remove()
+    standard = seen[0].numpy()
+    np.testing.assert_allclose(standard.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(standard.std(0), 1.0, atol=1e-3)
+    # saved with the model (buffers are weights), restored on load
+    text = build_text_encoder(
+        "mean_word_embedding", vocab=Vocabulary.build(["a b c"]).to_dict(), embedding_dim=4
+    )
+    folder = export_model(DualEncoder(enc, text, dim=4), name="std").save(tmp_path / "m")
+    loaded = load_model(folder).net.audio_encoder
+    torch.testing.assert_close(loaded.feature_mean, enc.feature_mean)
+    torch.testing.assert_close(loaded.feature_std, enc.feature_std)

@@ -436,3 +436,33 @@ def test_a_large_matrix_agrees_with_the_per_query_definition() -> None:
     assert out["n_queries"] == n
     assert out["R@1"] == pytest.approx(float(np.mean(ranks < 1)))
     assert out["R@10"] == pytest.approx(float(np.mean(ranks < 10)))
+
+
+def test_track_clustered_bootstrap_is_wider_with_repeated_captions() -> None:
+    """Five near-identical captions per track: resampling captions as if independent gives a
+    too-narrow interval; resampling tracks gives the honest, wider one. With one caption per
+    track both schemes agree in distribution (same width up to resampling noise)."""
+    rng = np.random.default_rng(0)
+    per_track = rng.random(40) < 0.5  # hit or miss per track
+    values = np.repeat(per_track.astype(float), 5)  # five captions share the track's outcome
+    tracks = np.repeat(np.arange(40), 5)
+    point, low, high = bootstrap_ci(values, n_resamples=2000)
+    cpoint, clow, chigh = bootstrap_ci(values, n_resamples=2000, clusters=tracks)
+    assert point == cpoint
+    assert (chigh - clow) > 1.8 * (high - low)  # ~sqrt(5) wider
+    single = per_track.astype(float)
+    _, slow, shigh = bootstrap_ci(single, n_resamples=2000)
+    _, s2low, s2high = bootstrap_ci(single, n_resamples=2000, clusters=np.arange(40))
+    assert abs((shigh - slow) - (s2high - s2low)) < 0.06
+    # evaluate_retrieval passes clusters through to every metric's interval
+    scores = rng.normal(size=(200, 40))
+    rel = np.zeros((200, 40), dtype=bool)
+    rel[np.arange(200), tracks] = True
+    scores[rel] += np.repeat(np.where(per_track, 5.0, -5.0), 5)
+    plain = evaluate_retrieval(scores, rel, ks=(1,))
+    clustered = evaluate_retrieval(scores, rel, ks=(1,), clusters=tracks)
+    assert plain["R@1"] == clustered["R@1"]
+    width = clustered["R@1_ci_high"] - clustered["R@1_ci_low"]
+    assert width > 1.5 * (plain["R@1_ci_high"] - plain["R@1_ci_low"])
+    with pytest.raises(MetricInputError):
+        bootstrap_ci(values, clusters=tracks[:-1])

@@ -290,3 +290,34 @@ def test_missing_gensim_names_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "gensim", None)  # import gensim now raises ImportError
     with pytest.raises(MelodexError, match="pip install gensim"):
         train_word2vec(["a b c"])
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta"])
+def test_hf_transformer_tower_from_a_folder_trains_saves_and_reloads(kind: str, tmp_path) -> None:
+    """TTMR's BERT / TTMR++'s RoBERTa tower: any HF folder, [CLS] pooling, gradients, and the
+    trained weights travel with the saved encoder; a hub id offline fails naming the model."""
+    from melodex.encoders.text_trainable import (
+        build_text_encoder,
+        load_text_encoder,
+        save_text_encoder,
+    )
+    from tests.hf_fixtures import tiny_bert, tiny_roberta
+
+    folder = (tiny_bert if kind == "bert" else tiny_roberta)(tmp_path / kind)
+    enc = build_text_encoder("hf_transformer", model=str(folder), pooling="cls")
+    batch = enc.tokenize(["a calm piano piece", "heavy metal guitar with loud drums"])
+    out = enc(batch)
+    assert out.shape == (2, 32) and enc.out_dim == 32
+    out.square().sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.parameters())
+    mean = build_text_encoder("hf_transformer", model=str(folder), pooling="mean")
+    mean.load_state_dict(enc.state_dict())
+    enc.eval(), mean.eval()
+    with torch.no_grad():
+        assert not torch.allclose(enc(batch), mean(batch))
+        with torch.no_grad():
+            next(enc.parameters()).add_(0.01)  # "trained": differs from the folder's weights
+        again = load_text_encoder(save_text_encoder(enc, tmp_path / "saved")).eval()
+        torch.testing.assert_close(again(batch), enc(batch))
+    with pytest.raises(ModelLoadError, match="no-such-model"):
+        build_text_encoder("hf_transformer", model="no-such-org/no-such-model")

@@ -10,8 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
+import torch
 
 from melodex.data.demo import build_demo
 from melodex.data.manifest import read_manifest, write_manifest
@@ -169,3 +171,38 @@ def test_domain_word2vec_initialises_a_word_encoder(corpus: Path, tmp_path: Path
         )
     )
     assert load_model(result.model_dir).encode_text("fiddle").shape == (128,)
+
+
+class _EpochWeights(L.Callback):
+    """Records each validated epoch's R@10 and a copy of the weights at that moment."""
+
+    def __init__(self) -> None:
+        self.scores: list[float] = []
+        self.states: list[dict[str, torch.Tensor]] = []
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        self.scores.append(float(trainer.callback_metrics["val/R@10"]))
+        self.states.append({k: v.clone() for k, v in module.net.trainable_state().items()})
+
+
+def test_best_on_valid_exports_the_best_epoch_not_the_last(corpus: Path, tmp_path: Path) -> None:
+    """The exported model holds the first epoch with the best valid R@10 (here valid has two
+    tracks, so R@10 is 1.0 from epoch 0 and the best epoch is never the last)."""
+    record = _EpochWeights()
+    config = small(
+        CONFIGS[[c.stem for c in CONFIGS].index("head-only")],
+        corpus,
+        tmp_path,
+        "optim.epochs=3",
+        "optim.lr=0.01",
+    )
+    result = train(config, callbacks=[record])
+    best = int(np.argmax(record.scores))  # the first maximum: later ties do not replace it
+    assert len(record.states) == 3 and best != len(record.states) - 1
+    exported = load_model(result.model_dir).net.trainable_state()
+    last = record.states[-1]
+    assert any(not torch.equal(record.states[best][k], last[k]) for k in last)  # it did train
+    for name, value in record.states[best].items():
+        torch.testing.assert_close(exported[name], value, rtol=0, atol=0)

@@ -239,7 +239,7 @@ class HandcraftedFrontend(_FrontendBase):
 
     The features are not standardised here: their scales differ by orders of magnitude (Hz
     vs. rates), and the mean/std must be learned on the training split only, so the trainer
-    fits them and stores them with the model.
+    fits them (``HandcraftedMLP.fit_standardisation``) and the encoder stores them as buffers.
     """
 
     kind: ClassVar[str] = "handcrafted"

@@ -251,8 +251,34 @@ def tokenize_words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
 
 
+def join_phrases(
+    words: Sequence[str], phrases: set[str] | frozenset[str], longest: int = 3
+) -> list[str]:
+    """Join runs of words that form a known phrase token, longest first, left to right:
+    ``["smooth", "jazz", "song"]`` with ``{"smooth_jazz"}`` -> ``["smooth_jazz", "song"]``
+    (released word vectors name phrases with underscores, as word2vec's phrase model does)."""
+    if not phrases:
+        return list(words)
+    out, i = [], 0
+    while i < len(words):
+        for n in range(min(longest, len(words) - i), 1, -1):
+            candidate = "_".join(words[i : i + n])
+            if candidate in phrases:
+                out.append(candidate)
+                i += n
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
 class Vocabulary:
     """Words to ids for the word-level text encoders; ``<pad>`` is id 0 and ``<unk>`` id 1.
+
+    Tokens with an underscore are phrases ("smooth_jazz"): a text's adjacent words that form
+    one are looked up as that phrase (:func:`join_phrases`), so a multi-word tag gets its own
+    phrase vector when the word vectors have one.
 
     Build with :meth:`build` from a corpus; words are ranked by count (ties alphabetically).
     ``max_size`` counts the two special tokens (the two-branch seed's "vocab size of 60000, all
@@ -273,19 +299,27 @@ class Vocabulary:
             raise MelodexError(f"vocabulary has duplicate tokens: {dupes[:10]}")
         self._tokens = tokens
         self._index = {t: i for i, t in enumerate(tokens)}
+        self._phrases = frozenset(t for t in tokens if "_" in t)
 
     @classmethod
     def build(
-        cls, texts: Iterable[str], *, min_count: int = 1, max_size: int | None = None
+        cls,
+        texts: Iterable[str],
+        *,
+        min_count: int = 1,
+        max_size: int | None = None,
+        phrases: Iterable[str] = (),
     ) -> Vocabulary:
-        """Count the words of ``texts`` (:func:`tokenize_words`) and keep the frequent ones."""
+        """Count the words of ``texts`` (:func:`tokenize_words`) and keep the frequent ones;
+        adjacent words forming one of ``phrases`` ("smooth_jazz") count as that phrase."""
         if min_count < 1:
             raise MelodexError(f"min_count must be at least 1, got {min_count}")
         if max_size is not None and max_size < len(cls.SPECIALS):
             raise MelodexError(f"max_size must be at least {len(cls.SPECIALS)}, got {max_size}")
+        known = frozenset(p for p in phrases if "_" in p)
         counts: Counter[str] = Counter()
         for text in texts:
-            counts.update(tokenize_words(text))
+            counts.update(join_phrases(tokenize_words(text), known))
         kept = [w for w, n in counts.items() if n >= min_count and w not in cls.SPECIALS]
         words = sorted(kept, key=lambda w: (-counts[w], w))
         if max_size is not None:
@@ -320,7 +354,8 @@ class Vocabulary:
 
     def ids(self, text: str) -> list[int]:
         """The ids of a text's words; unknown words get ``<unk>``."""
-        return [self._index.get(w, 1) for w in tokenize_words(text)]
+        words = join_phrases(tokenize_words(text), self._phrases)
+        return [self._index.get(w, 1) for w in words]
 
     def encode(
         self, texts: Sequence[str], *, max_length: int | None = None

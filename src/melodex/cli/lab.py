@@ -37,16 +37,42 @@ def train(
     config: Annotated[Path, typer.Argument(help="A YAML/JSON training config (see configs/).")],
     overrides: OverrideOption = None,
     resume: Annotated[bool, typer.Option(help="Resume from the run's last checkpoint.")] = True,
+    accelerator: Annotated[
+        str | None, typer.Option(help="cpu, gpu, auto (trainer.accelerator).")
+    ] = None,
+    devices: Annotated[
+        str | None, typer.Option(help="Devices per node: a count or 'auto' (trainer.devices).")
+    ] = None,
+    num_nodes: Annotated[
+        int | None, typer.Option("--num-nodes", min=1, help="Machines (trainer.num_nodes).")
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="auto, ddp, ddp_spawn, ddp_fork (trainer.strategy).")
+    ] = None,
 ) -> None:
-    """Train a joint model from a config; the result is a model folder the library can use."""
+    """Train a joint model from a config; the result is a model folder the library can use.
+
+    Data parallel: ``--devices N --strategy ddp`` (and ``--num-nodes M`` on each of M machines);
+    ``optim.batch_size`` is per device. See docs/training.md."""
     from melodex.lab.config import load_config
     from melodex.lab.train import train as run
 
+    sets = list(overrides or [])
+    for key, value in (
+        ("accelerator", accelerator),
+        ("devices", devices),
+        ("num_nodes", num_nodes),
+        ("strategy", strategy),
+    ):
+        if value is not None:
+            text = str(value)
+            sets.append(f"trainer.{key}={text if text.isdigit() else json.dumps(text)}")
     with errors():
-        cfg = load_config(config, overrides or [])
+        cfg = load_config(config, sets)
         with progress_bar("caching features") as update:
             result = run(cfg, resume=resume, progress=update, enable_progress_bar=True)
-    _print_train_result(result)
+    if result.is_global_zero:  # under ddp the other ranks run this command too
+        _print_train_result(result)
 
 
 @app.command()

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -102,13 +103,29 @@ class HandcraftedMLP(AudioEncoder):
             nn.Linear(config.hidden_dim, config.out_dim),
             nn.BatchNorm1d(config.out_dim) if config.batch_norm else nn.Identity(),
         )
+        # identity until fitted: MFCC (dB-like), roll-off (Hz) and ZCR (rate) differ by orders
+        # of magnitude, so without this the roll-off dominates the first layer
+        self.register_buffer("feature_mean", torch.zeros(self.in_dim))
+        self.register_buffer("feature_std", torch.ones(self.in_dim))
+
+    @torch.no_grad()
+    def fit_standardisation(self, features: Any) -> None:
+        """Per-feature mean and standard deviation of ``(N, feature_dim)`` training features
+        (population std; a constant feature keeps std 1)."""
+        x = torch.as_tensor(np.asarray(features, dtype=np.float64)).reshape(-1, self.in_dim)
+        if x.shape[0] == 0:
+            raise ParameterError("handcrafted_mlp: no features to fit the standardisation on")
+        mean, std = x.mean(dim=0), x.std(dim=0, unbiased=False)
+        std = torch.where(std > 1e-8 * (1.0 + mean.abs()), std, torch.ones_like(std))
+        self.feature_mean.copy_(mean.to(self.feature_mean.dtype))
+        self.feature_std.copy_(std.to(self.feature_std.dtype))
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 2 or x.shape[1] != self.in_dim:
             raise ParameterError(
                 f"handcrafted_mlp: expected (B, {self.in_dim}) features, got {tuple(x.shape)}"
             )
-        return self.net(x)
+        return self.net((x - self.feature_mean) / self.feature_std)
 
 
 # ----------------------------------------------------------------------------- musicnn backbone

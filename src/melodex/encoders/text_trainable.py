@@ -21,6 +21,8 @@ Encoders (from the seeds):
    ``Normalize`` module (all-MiniLM-L6-v2 has). Frozen unless ``trainable``.
 2. ``mean_word_embedding``: the mean of trainable word embeddings (two-branch seed, eq. 11:
    ``y = sum_i phi_w(s_i) / n``); optionally initialised from a word2vec model.
+4. ``hf_transformer`` (:mod:`melodex.encoders.text_hf`): any Hugging Face model by folder or
+   hub id, [CLS] or mean pooling (TTMR's BERT, TTMR++'s RoBERTa).
 3. ``bilstm``: a bidirectional LSTM over word embeddings whose final backward and forward hidden
    states are concatenated (two-branch seed, eqs. 12-14: ``y = [h<-_1 ; h->_n]``); sizes from its
    section 6.2: embeddings 256, hidden state 256.
@@ -436,3 +438,6 @@ __all__ = [
     "register_text_encoder",
     "save_text_encoder",
 ]
+
+# registers "hf_transformer" (BERT, RoBERTa, any AutoModel) beside the encoders above
+from melodex.encoders import text_hf as _text_hf  # noqa: E402, F401

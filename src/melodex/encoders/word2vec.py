@@ -204,6 +204,81 @@ class MusicWord2Vec:
         return cls(meta["words"], vectors, phrases=meta["phrases"], config=config)
 
 
+def load_word_vectors(
+    path: str | Path, *, binary: bool | None = None, limit: int | None = None
+) -> MusicWord2Vec:
+    """Released word vectors in the original word2vec formats (the seed's
+    ``model_semeval_trigrams_300``, GoogleNews, ...), read with NumPy alone.
+
+    Text: a ``"count dim"`` header, then ``word v1 ... vdim`` per line. Binary: the same header,
+    then per word its UTF-8 bytes, a space and ``dim`` little-endian float32 (optionally a
+    newline). ``binary=None`` tells them apart by the file's content. Words are lower-cased (the
+    first, most frequent spelling wins) to match :func:`melodex.text.tokenize_words`; words with
+    an underscore are phrases ("smooth_jazz"), which multi-word tags then use. A melodex
+    word2vec folder loads too (:meth:`MusicWord2Vec.load`).
+    """
+    path = Path(path)
+    if path.is_dir():
+        return MusicWord2Vec.load(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot read word vectors: {exc.strerror}") from exc
+    newline = raw.find(b"\n")
+    try:
+        count, dim = (int(v) for v in raw[:newline].split())
+    except ValueError as exc:
+        raise ModelLoadError(f"{path}: no 'count dim' header: not a word2vec file") from exc
+    if binary is None:
+        sample = raw[newline + 1 : newline + 1 + 4096]
+        binary = b"\x00" in sample or not _looks_like_text(sample)
+    count = min(count, limit) if limit else count
+    words: list[str] = []
+    rows: list[np.ndarray] = []
+    seen: set[str] = set()
+    pos = newline + 1
+    for n in range(count):
+        if binary:
+            space = raw.find(b" ", pos)
+            if space < 0 or space + 1 + 4 * dim > len(raw):
+                raise ModelLoadError(f"{path}: binary word2vec cut short at word {n}")
+            word = raw[pos:space].decode("utf-8", errors="replace").strip()
+            vec = np.frombuffer(raw, dtype="<f4", count=dim, offset=space + 1)
+            pos = space + 1 + 4 * dim
+            if pos < len(raw) and raw[pos : pos + 1] == b"\n":
+                pos += 1
+        else:
+            end = raw.find(b"\n", pos)
+            line = raw[pos : end if end >= 0 else len(raw)].decode("utf-8", errors="replace")
+            pos = end + 1 if end >= 0 else len(raw)
+            parts = line.rstrip().split(" ")
+            if len(parts) != dim + 1:
+                raise ModelLoadError(f"{path}: line {n + 2} has {len(parts) - 1} values, not {dim}")
+            word, vec = parts[0], np.asarray(parts[1:], dtype=np.float32)
+        key = word.lower()
+        if key and key not in seen:
+            seen.add(key)
+            words.append(key)
+            rows.append(np.asarray(vec, dtype=np.float32))
+    if not words:
+        raise ModelLoadError(f"{path}: no word vectors")
+    phrases = sorted(w for w in words if "_" in w)
+    return MusicWord2Vec(
+        words,
+        np.stack(rows),
+        phrases=[phrases] if phrases else [],
+        config=Word2VecConfig(vector_size=dim),
+    )
+
+
+def _looks_like_text(sample: bytes) -> bool:
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a cut multi-byte character at the end is still text
+        return exc.start > len(sample) - 4
+    return True
+
+
 def train_word2vec(
     texts: Iterable[str], *, config: Word2VecConfig | None = None, **options: Any
 ) -> MusicWord2Vec:

@@ -3,6 +3,11 @@
 Kept apart from the metrics so the resampling scheme (what is resampled, how) can change without
 touching any metric: the metrics produce per-query values, this module turns them into
 ``(point, low, high)``.
+
+When several queries come from one track (five captions of a clip), they are not independent
+samples: resampling captions treats them as if they were and gives intervals that are too
+narrow. Pass ``clusters`` (the track of each query) and whole tracks are resampled instead,
+each drawn track bringing all of its queries (the cluster bootstrap).
 """
 
 from __future__ import annotations
@@ -14,7 +19,13 @@ from numpy.typing import ArrayLike
 
 from melodex.evaluate.metrics.validation import MetricInputError, check_k, to_numpy
 
-__all__ = ["bootstrap_ci", "ci_from_indices", "resample_indices"]
+__all__ = [
+    "bootstrap_ci",
+    "ci_from_clusters",
+    "ci_from_indices",
+    "cluster_ids",
+    "resample_indices",
+]
 
 _CHUNK_ELEMENTS = 1 << 22
 
@@ -38,6 +49,46 @@ def ci_from_indices(
     return float(stat(values)), float(low), float(high)
 
 
+def cluster_ids(clusters: ArrayLike, n: int) -> np.ndarray:
+    """Dense ``0..C-1`` codes of per-query cluster labels (any hashable values)."""
+    labels = list(np.asarray(clusters, dtype=object).ravel())
+    if len(labels) != n:
+        raise MetricInputError(f"clusters has {len(labels)} labels for {n} values")
+    codes: dict[object, int] = {}
+    return np.array([codes.setdefault(label, len(codes)) for label in labels], dtype=np.int64)
+
+
+def ci_from_clusters(
+    values: np.ndarray,
+    codes: np.ndarray,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+    statistic: str,
+) -> tuple[float, float, float]:
+    """Cluster bootstrap: draw ``C`` clusters with replacement, pool all their values."""
+    n_clusters = int(codes.max()) + 1
+    draws = np.random.default_rng(seed).integers(0, n_clusters, size=(n_resamples, n_clusters))
+    boot = np.empty(n_resamples)
+    if statistic == "mean":  # weighted by cluster size: sum of values / number of values
+        sums = np.bincount(codes, weights=values, minlength=n_clusters)
+        sizes = np.bincount(codes, minlength=n_clusters).astype(np.float64)
+        for a in range(0, n_resamples, 256):
+            counts = np.stack(
+                [np.bincount(row, minlength=n_clusters) for row in draws[a : a + 256]]
+            ).astype(np.float64)
+            boot[a : a + 256] = (counts @ sums) / (counts @ sizes)
+        point = float(values.mean())
+    else:
+        members = [np.flatnonzero(codes == c) for c in range(n_clusters)]
+        for r, row in enumerate(draws):
+            boot[r] = np.median(values[np.concatenate([members[c] for c in row])])
+        point = float(np.median(values))
+    alpha = 1.0 - confidence
+    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    return point, float(low), float(high)
+
+
 def bootstrap_ci(
     per_query_values: ArrayLike,
     *,
@@ -45,6 +96,7 @@ def bootstrap_ci(
     confidence: float = 0.95,
     seed: int = 0,
     statistic: Literal["mean", "median"] = "mean",
+    clusters: ArrayLike | None = None,
 ) -> tuple[float, float, float]:
     """Percentile bootstrap over queries: ``(statistic of the values, low, high)``.
 
@@ -52,6 +104,9 @@ def bootstrap_ci(
     seed)``; the bounds are the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles
     of the resampled statistic. Same values and seed, same interval. Use ``statistic="median"``
     for median rank. The interval reflects query sampling only, not training randomness.
+
+    ``clusters`` (one label per value, e.g. the query's track) resamples whole clusters
+    instead (see the module docstring); use it whenever one track has several queries.
     """
     v = to_numpy(per_query_values, "per_query_values").astype(np.float64).ravel()
     if v.size == 0:
@@ -67,5 +122,8 @@ def bootstrap_ci(
         raise MetricInputError(f"statistic must be 'mean' or 'median', got {statistic!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise MetricInputError(f"seed must be an int, got {seed!r}")
+    if clusters is not None:
+        codes = cluster_ids(clusters, v.size)
+        return ci_from_clusters(v, codes, n_resamples, int(seed), confidence, statistic)
     idx = resample_indices(v.size, n_resamples, int(seed))
     return ci_from_indices(v, idx, confidence, statistic)

@@ -48,6 +48,9 @@ class ObjectiveConfig:
         "random"  # triplet: random|balanced|balanced_weighted; ranking: neighbourhood|random
     )
     neighbourhood: str = "album"  # manifest field grouping items for neighbourhood sampling
+    # triplet: write negatives.json (distances, false negatives per epoch) for any sampling;
+    # balanced_weighted always measures (it embeds the training split each epoch anyway)
+    track_negatives: bool = False
 
 
 @dataclass

@@ -14,6 +14,7 @@ Validation embeds every valid track (mean of its windows) and ranks it for each 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import lightning as L
@@ -24,13 +25,14 @@ from torch import Tensor
 from melodex.evaluate.metrics import evaluate_retrieval
 from melodex.lab.config import TrainConfig
 from melodex.lab.data import SplitData, audio_is_frozen
+from melodex.lab.distributed import global_infonce
 from melodex.lab.losses import (
     BidirectionalRankingLoss,
     ClassificationLoss,
     InfoNCELoss,
     TripletMarginLoss,
 )
-from melodex.lab.sampling import positive_mask, sample_triplets
+from melodex.lab.sampling import positive_mask
 from melodex.models.dual import DualEncoder
 from melodex.text import TextSampler
 
@@ -52,7 +54,7 @@ class JointTraining(L.LightningModule):
         self.text_frozen = text_is_frozen(net)
         self._text_cache: dict[str, Tensor] = {}
         self._rng = np.random.default_rng(config.seed)
-        self._weighting: dict[str, np.ndarray] | None = None
+        self.triplet_sampler: Any = None  # set by the trainer: its stats go into the run
         params = dict(config.objective.params)
         loss = config.objective.loss
         if loss == "infonce":
@@ -146,51 +148,48 @@ class JointTraining(L.LightningModule):
         return torch.nn.functional.normalize(pooled / counts[:, None], dim=-1)
 
     # -- training ------------------------------------------------------------------------
-    def training_step(self, batch: list[int] | Tensor, batch_idx: int) -> Tensor:
-        indices = [int(i) for i in (batch.tolist() if isinstance(batch, Tensor) else batch)]
+    def training_step(self, batch: list[Any] | Tensor, batch_idx: int) -> Tensor:
         train = self.splits["train"]
         loss_name = self.config.objective.loss
         if loss_name == "triplet":
-            loss = self._triplet_step(train)
+            loss = self._triplet_step(train, batch)
+            self.log("train/loss", loss, prog_bar=True, batch_size=len(batch))
+            return loss
+        indices = [int(i) for i in (batch.tolist() if isinstance(batch, Tensor) else batch)]
+        audio = self.audio_embeddings(self._audio_windows(train, indices))
+        if loss_name == "classification":
+            targets = torch.from_numpy(self.item_tags[indices].astype(np.float32))
+            centroids = self.text_embeddings(self.tags)
+            loss = backward = self.loss_fn(audio, targets, centroids=centroids)
         else:
-            audio = self.audio_embeddings(self._audio_windows(train, indices))
-            if loss_name == "classification":
-                targets = torch.from_numpy(self.item_tags[indices].astype(np.float32))
-                centroids = self.text_embeddings(self.tags)
-                loss = self.loss_fn(audio, targets, centroids=centroids)
+            texts = [self.sampler_text.sample(train.items[i]) for i in indices]
+            text = self.text_embeddings(texts)
+            if loss_name == "infonce":
+                # the global batch: every rank's pairs are negatives of every other's
+                loss, backward = global_infonce(
+                    self.loss_fn, audio, text, indices, [_text_key(t) for t in texts]
+                )
             else:
-                texts = [self.sampler_text.sample(train.items[i]) for i in indices]
-                text = self.text_embeddings(texts)
                 mask = positive_mask([train.ids[i] for i in indices], texts)
-                if loss_name == "infonce":
-                    loss = self.loss_fn(audio, text, positive_mask=mask)
-                else:
-                    labels = torch.tensor([hash(self.train_labels[i]) % (2**31) for i in indices])
-                    loss = self.loss_fn(audio, text, positive_mask=mask, labels=labels)
+                labels = torch.tensor([hash(self.train_labels[i]) % (2**31) for i in indices])
+                loss = backward = self.loss_fn(audio, text, positive_mask=mask, labels=labels)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(indices))
-        return loss
+        return backward
 
-    def _triplet_step(self, train: SplitData) -> Tensor:
-        n = self.config.optim.batch_size
-        strategy = self.config.objective.sampling
-        kwargs: dict[str, Any] = {}
-        if strategy == "balanced_weighted":
-            if self._weighting is None:  # refreshed each epoch: distances from the current model
-                with torch.no_grad():
-                    items = self.track_embeddings(train, list(range(len(train.items))))
-                    tags = self.text_embeddings(self.tags)
-                self._weighting = {"item_embeddings": items.numpy(), "tag_embeddings": tags.numpy()}
-            kwargs = self._weighting
-        trip = sample_triplets(
-            self.item_tags, n_triplets=n, rng=self._rng, strategy=strategy, **kwargs
-        )
-        anchors = self.text_embeddings([self.tags[t] for t in trip.tags])
-        pos = self.audio_embeddings(self._audio_windows(train, trip.positives.tolist()))
-        neg = self.audio_embeddings(self._audio_windows(train, trip.negatives.tolist()))
+    def triplet_weighting(self) -> dict[str, np.ndarray]:
+        """Current item and tag embeddings, for balanced-weighted negatives (once per epoch)."""
+        train = self.splits["train"]
+        with torch.no_grad():
+            items = self.track_embeddings(train, list(range(len(train.items))))
+            tags = self.text_embeddings(self.tags)
+        return {"item_embeddings": items.numpy(), "tag_embeddings": tags.numpy()}
+
+    def _triplet_step(self, train: SplitData, batch: list[Any]) -> Tensor:
+        trip = np.asarray([tuple(t) for t in batch], dtype=np.int64).reshape(-1, 3)
+        anchors = self.text_embeddings([self.tags[t] for t in trip[:, 0]])
+        pos = self.audio_embeddings(self._audio_windows(train, trip[:, 1].tolist()))
+        neg = self.audio_embeddings(self._audio_windows(train, trip[:, 2].tolist()))
         return self.loss_fn(anchors, pos, neg)
-
-    def on_train_epoch_start(self) -> None:
-        self._weighting = None
 
     # -- validation ----------------------------------------------------------------------
     def validation_step(self, batch: Any, batch_idx: int) -> None:  # all work at epoch end
@@ -203,13 +202,20 @@ class JointTraining(L.LightningModule):
         metrics = retrieval_metrics(self, split, kinds=tuple(self.config.data.sentence_kinds))
         for name in ("R@1", "R@5", "R@10", "median_rank"):
             if name in metrics:
-                self.log(f"val/{name}", float(metrics[name]), prog_bar=name == "R@10")
+                self.log(
+                    f"val/{name}", float(metrics[name]), prog_bar=name == "R@10", sync_dist=True
+                )
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = [p for p in self.parameters() if p.requires_grad]
         return torch.optim.AdamW(
             params, lr=self.config.optim.lr, weight_decay=self.config.optim.weight_decay
         )
+
+
+def _text_key(text: str) -> int:
+    """A stable 63-bit key of a text (Python's hash differs between processes)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
 
 
 @torch.no_grad()

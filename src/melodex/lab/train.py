@@ -29,6 +29,7 @@ from melodex.encoders.text_trainable import build_text_encoder
 from melodex.errors import MelodexError
 from melodex.lab.config import TrainConfig
 from melodex.lab.data import prepare_splits
+from melodex.lab.distributed import ShardedBatchSampler, TripletBatchSampler
 from melodex.lab.module import JointTraining, retrieval_metrics
 from melodex.lab.sampling import NeighbourhoodBatchSampler, UniqueBatchSampler
 from melodex.models.dual import DualEncoder, DualEncoderModel, export_model
@@ -44,6 +45,7 @@ class TrainResult:
     model_dir: Path
     metrics: dict[str, dict[str, float]]
     resumed_from: Path | None
+    is_global_zero: bool = True  # False in the other ranks' processes (strategy "ddp")
 
 
 def _training_texts(config: TrainConfig) -> list[str]:
@@ -69,14 +71,19 @@ def build_network(config: TrainConfig) -> DualEncoder:
     text_name = section.text_encoder["name"]
     text_params = dict(section.text_encoder.get("params", {}))
     if text_name in WORD_ENCODERS:
-        if "vocab" not in text_params:
-            vocab = Vocabulary.build(_training_texts(config), min_count=1, max_size=60_000)
-            text_params["vocab"] = vocab.to_dict()
         w2v_path = text_params.pop("w2v", None)
-        if w2v_path:
-            from melodex.encoders.word2vec import MusicWord2Vec
+        w2v = None
+        if w2v_path:  # a melodex word2vec folder, or a released word2vec .bin / .txt file
+            from melodex.encoders.word2vec import load_word_vectors
 
-            text_params["w2v"] = MusicWord2Vec.load(w2v_path)
+            w2v = load_word_vectors(w2v_path)
+            text_params["w2v"] = w2v
+        if "vocab" not in text_params:
+            phrases = [w for w in w2v.words if "_" in w] if w2v is not None else []
+            vocab = Vocabulary.build(
+                _training_texts(config), min_count=1, max_size=60_000, phrases=phrases
+            )
+            text_params["vocab"] = vocab.to_dict()
     text = build_text_encoder(text_name, **text_params)
     return DualEncoder(audio, text, dim=section.dim, head=section.head, dropout=section.dropout)
 
@@ -118,22 +125,86 @@ class _BestOnValid(L.Callback):
 
 
 def _batches(config: TrainConfig, module: JointTraining) -> DataLoader:
+    """This rank's batches: every sampler plans the epoch from (seed, epoch) and shards it."""
     train = module.splits["train"]
-    rng = np.random.default_rng(config.seed + 2)
     batch = config.optim.batch_size
     loss, sampling = config.objective.loss, config.objective.sampling
+    seed = config.seed + 2
+    sampler: Any
     if loss == "triplet":
-        steps = max(1, config.optim.triplets_per_epoch // batch)
-        sampler: Any = [[i] for i in range(steps)]  # the step samples its own triplets
-    elif loss == "ranking" and sampling == "neighbourhood":
-        sampler = NeighbourhoodBatchSampler(
-            train.labels(config.objective.neighbourhood), batch_size=batch, rng=rng
+        # batch_size is per device: one global step holds batch_size * world triplets
+        world = _world_size(config)
+        sampler = TripletBatchSampler(
+            module.item_tags,
+            strategy=sampling,
+            batch_size=batch,
+            steps=max(1, config.optim.triplets_per_epoch // (batch * world)),
+            seed=seed,
+            weighting=module.triplet_weighting
+            if sampling == "balanced_weighted" or config.objective.track_negatives
+            else None,
         )
+        module.triplet_sampler = sampler
+    elif loss == "ranking" and sampling == "neighbourhood":
+        base = NeighbourhoodBatchSampler(
+            train.labels(config.objective.neighbourhood),
+            batch_size=batch,
+            rng=np.random.default_rng(seed),
+        )
+        sampler = ShardedBatchSampler(base, seed=seed)
     else:
-        sampler = UniqueBatchSampler(train.ids, batch_size=batch, rng=rng)
+        base = UniqueBatchSampler(train.ids, batch_size=batch, rng=np.random.default_rng(seed))
+        sampler = ShardedBatchSampler(base, seed=seed)
     return DataLoader(
         _Steps(len(train.items)), batch_sampler=sampler, collate_fn=list, num_workers=0
     )
+
+
+def _world_size(config: TrainConfig) -> int:
+    """Processes the trainer will start (devices x nodes); 1 for 'auto' on one device."""
+    devices = config.trainer.devices
+    if isinstance(devices, int):
+        count = devices
+    elif isinstance(devices, str) and devices.isdigit():
+        count = int(devices)
+    elif isinstance(devices, list | tuple):
+        count = len(devices)
+    else:  # "auto" / -1: resolved by Lightning; the sampler reads the process group then
+        count = 0
+    return max(1, count * config.trainer.num_nodes) if count else 1
+
+
+class _Export(L.Callback):
+    """On rank 0 only, after fitting: load the best-on-valid weights, score the valid and test
+    splits, write ``model/`` and ``metrics.json``. Other ranks write nothing."""
+
+    def __init__(self, config: TrainConfig, best: _BestOnValid, tags: list[str]) -> None:
+        self.config, self.best, self.tags = config, best, tags
+
+    def on_fit_end(self, trainer: L.Trainer, module: JointTraining) -> None:
+        if not trainer.is_global_zero:
+            return
+        config = self.config
+        if self.best.state is not None:
+            module.net.load_state_dict(self.best.state, strict=False)
+        module.net.eval()
+        metrics = {
+            name: retrieval_metrics(module, split, kinds=tuple(config.data.sentence_kinds))
+            for name, split in module.splits.items()
+            if name != "train"
+        }
+        model = export_model(
+            module.net,
+            name=config.name,
+            tags=self.tags,
+            max_windows=config.data.max_windows,
+            extra={"trained_on": str(config.data.manifest)},
+        )
+        model.save(config.run_dir / "model")
+        (config.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        if getattr(module, "triplet_sampler", None) is not None and module.triplet_sampler.stats:
+            stats = module.triplet_sampler.stats
+            (config.run_dir / "negatives.json").write_text(json.dumps(stats, indent=2) + "\n")
 
 
 def train(
@@ -142,14 +213,19 @@ def train(
     resume: bool = True,
     progress: ProgressFn | None = None,
     enable_progress_bar: bool = False,
+    callbacks: list[L.Callback] | None = None,
 ) -> TrainResult:
     """Run a config end to end; resumes from ``checkpoints/last.ckpt`` when it exists."""
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    # every rank writes the same text here (ranks are not known before fit starts)
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     L.seed_everything(config.seed, workers=True, verbose=False)
     net = build_network(config)
     splits = prepare_splits(config, net, progress=progress)
+    fit_scaling = getattr(net.audio_encoder, "fit_standardisation", None)
+    if fit_scaling is not None and not config.model.init_from:
+        fit_scaling(splits["train"].features.data)  # training split only; saved with the model
     tags = sorted({t for it in splits["train"].items for t in it.get("tags", [])})
     module = JointTraining(config, net, splits, tags)
     module.warm_text_cache()
@@ -176,6 +252,8 @@ def train(
                 every_n_train_steps=t.checkpoint_every_n_steps,
             ),
             best,
+            _Export(config, best, tags),
+            *(callbacks or []),
         ],
         enable_progress_bar=enable_progress_bar,
         enable_model_summary=False,
@@ -191,21 +269,7 @@ def train(
             DataLoader([0], batch_size=1),
             ckpt_path=str(resumed) if resumed else None,
         )
-    if best.state is not None:
-        module.net.load_state_dict(best.state, strict=False)
-    module.net.eval()
-    metrics = {
-        name: retrieval_metrics(module, split, kinds=tuple(config.data.sentence_kinds))
-        for name, split in splits.items()
-        if name != "train"
-    }
-    model = export_model(
-        module.net,
-        name=config.name,
-        tags=tags,
-        max_windows=config.data.max_windows,
-        extra={"trained_on": str(config.data.manifest)},
-    )
-    model_dir = model.save(run_dir / "model")
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return TrainResult(model_dir=model_dir, metrics=metrics, resumed_from=resumed)
+    if not trainer.is_global_zero:  # strategy "ddp": this process is another rank
+        return TrainResult(run_dir / "model", {}, resumed, is_global_zero=False)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return TrainResult(model_dir=run_dir / "model", metrics=metrics, resumed_from=resumed)

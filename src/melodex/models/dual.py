@@ -99,9 +99,11 @@ class DualEncoder(nn.Module):
         }
 
     def trainable_state(self) -> dict[str, Tensor]:
+        """A copy of the saved weights: later optimiser steps must not change it. (On CPU
+        ``detach().cpu()`` is the live tensor itself, so it is cloned.)"""
         skip = self.frozen_prefixes()
         return {
-            k: v.detach().cpu().contiguous()
+            k: v.detach().to("cpu", copy=True).contiguous()
             for k, v in self.state_dict().items()
             if not k.startswith(skip)
         }

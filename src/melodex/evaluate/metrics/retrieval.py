@@ -391,8 +391,13 @@ def evaluate_retrieval(
     seed: int = 0,
     empty_queries: EmptyPolicy = "raise",
     convention: ConventionLike = None,
+    clusters: ArrayLike | None = None,
 ) -> dict[str, float]:
     """All retrieval metrics of a (Q, N) score matrix, each with a bootstrap CI over queries.
+
+    ``clusters`` (one label per query, e.g. the track a caption describes) makes the intervals
+    a cluster bootstrap: whole tracks are resampled with all their queries
+    (:mod:`melodex.evaluate.bootstrap`); without it queries are resampled one by one.
 
     Keys, in order: ``R@k`` for each k in ``ks``, ``median_rank``, ``mean_rank``, ``MRR``,
     ``mAP@{map_k}``, ``nDCG@{ndcg_k}``, each followed by ``<key>_ci_low`` and ``<key>_ci_high``
@@ -402,7 +407,12 @@ def evaluate_retrieval(
     ``n_items``. The median rank's point value follows the convention (floor, jackknife); its
     interval is the bootstrap of the plain median. Relevance must be binary here.
     """
-    from melodex.evaluate.bootstrap import ci_from_indices, resample_indices
+    from melodex.evaluate.bootstrap import (
+        ci_from_clusters,
+        ci_from_indices,
+        cluster_ids,
+        resample_indices,
+    )
 
     ks = tuple(check_k(k, "ks entry") for k in ks)
     map_k, ndcg_k = check_k(map_k, "map_k"), check_k(ndcg_k, "ndcg_k")
@@ -436,14 +446,22 @@ def evaluate_retrieval(
     n = int(kept.sum())
     idx = resample_indices(n, n_resamples, seed)
     ranked_idx = resample_indices(int(has.sum()), n_resamples, seed)
+    codes = None if clusters is None else cluster_ids(clusters, len(has))
+
+    def interval(values: np.ndarray, rows: np.ndarray, resampled: np.ndarray, statistic: str):
+        if codes is None:
+            return ci_from_indices(values[rows], resampled, confidence, statistic)
+        _, dense = np.unique(codes[rows], return_inverse=True)
+        return ci_from_clusters(values[rows], dense, n_resamples, seed, confidence, statistic)
+
     out: dict[str, float] = {}
     for key, (values, statistic) in per_query.items():
         if key in ("median_rank", "mean_rank"):  # ranks exist only for queries with one
-            point, low, high = ci_from_indices(values[has], ranked_idx, confidence, statistic)
+            point, low, high = interval(values, has, ranked_idx, statistic)
             if key == "median_rank":
                 point = summarise_ranks(first, conv)[0]
         else:
-            point, low, high = ci_from_indices(values[kept], idx, confidence, statistic)
+            point, low, high = interval(values, kept, idx, statistic)
         out[key], out[f"{key}_ci_low"], out[f"{key}_ci_high"] = point, low, high
     out["n_queries"] = n
     out["n_queries_excluded"] = int((~kept).sum())

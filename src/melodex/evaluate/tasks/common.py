@@ -111,13 +111,14 @@ def retrieval(
     conv: Convention,
     *,
     ndcg_k: int = 10,
+    clusters: Sequence[Any] | None = None,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """`evaluate_retrieval` under ``conv`` (empty queries as it says), plus per-query best
     rank (in the convention's base) and AP@10."""
     if not rel.any():
         raise TaskSkippedError("no query has a relevant item")
     metrics = evaluate_retrieval(scores, rel, ndcg_k=ndcg_k, seed=seed, convention=conv,
-                                 empty_queries=None)  # fmt: skip
+                                 empty_queries=None, clusters=clusters)  # fmt: skip
     ranks = ranks_of_relevant(scores, rel, empty_queries="exclude", ties=conv.ties)[:, 0]
     ranks = ranks.astype(np.float64) - (1 - conv.rank_base)
     ranks[~rel.any(axis=1)] = np.nan
