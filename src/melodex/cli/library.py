@@ -119,7 +119,17 @@ def search(
 ) -> None:
     """Find the tracks that best match a text."""
     with errors():
-        hits = library(db, model).search(text, k=k, bpm=bpm, key=key)
+        hits = None
+        if bpm is None and key is None:  # the cold path: no torch, no LanceDB (same results)
+            from melodex.library.cold_search import fast_search
+
+            hits = fast_search(db, text, k=k, model=model)
+        if hits is None:
+            lib = library(db, model)
+            hits = lib.search(text, k=k, bpm=bpm, key=key)
+            from melodex.library.cold_search import refresh_snapshot
+
+            refresh_snapshot(lib)
     print_hits(hits, as_json)
 
 

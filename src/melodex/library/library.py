@@ -11,6 +11,8 @@ import numpy as np
 
 from melodex.errors import MelodexError, ModelLoadError, ParameterError
 from melodex.library.backends import LibraryStore, as_location, open_existing, open_store
+from melodex.library.cold_search import refresh_snapshot
+from melodex.library.hits import Hit
 from melodex.library.indexer import IndexReport, index_folder
 from melodex.library.mapping import pca_2d
 from melodex.library.search_index import sync_index
@@ -42,28 +44,6 @@ def default_library_path() -> Path | str:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("melodex")) / "library"
-
-
-@dataclass
-class Hit:
-    """One search result; ``to_json`` is the stable JSON contract of search and similar."""
-
-    rank: int
-    score: float
-    id: int
-    path: str
-    title: str | None
-    artist: str | None
-    album: str | None
-    genre: str | None
-    duration: float
-    segment_start: float | None
-    bpm: float | None = None
-    key: str | None = None
-    mode: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -189,6 +169,7 @@ class Library:
             # queries never pay for an ANN build, and new processes load a current index
             self._index = sync_index(self._store, current=self._index, save=True)
             self._index_version = self._store.version
+            refresh_snapshot(self)  # a new process's plain text query skips LanceDB and torch
         return report
 
     # -- reading -----------------------------------------------------------------------------
