@@ -166,3 +166,48 @@ def test_fast_search_equals_library_search(tmp_path: Path, base_model) -> None:
                 [[a["score"], b["score"]] for a, b in zip(got_json, ref, strict=True)]
             )
             assert np.abs(scores[:, 0] - scores[:, 1]).max() < 1e-5
+
+
+def test_quick_entry_parses_only_plain_searches() -> None:
+    from melodex.quick import parse_search
+
+    got = parse_search(["search", "calm piano", "-k", "5", "--db=/x", "--json"])
+    assert got == {"text": "calm piano", "k": 5, "db": "/x", "model": None, "json": True}
+    assert parse_search(["search", "--model", "m", "jazz"])["model"] == "m"
+    for args in (
+        ["search"],
+        ["index", "x"],
+        ["search", "a", "--bpm", "60-90"],
+        ["search", "a", "b"],
+        ["search", "a", "-k", "0"],
+        ["search", "a", "-k", "x"],
+        ["search", "a", "-k5"],
+        ["search", "a", "--json", "--json"],
+        ["search", "a", "--db"],
+        ["search", "--help"],
+        ["search", "-", "a"],
+    ):
+        assert parse_search(args) is None, args
+
+
+def test_quick_json_is_the_cli_contract() -> None:
+    from melodex.cli.common import json_text as cli_json
+    from melodex.quick import json_text
+
+    data = [{"path": "/m/caf\udce9 ü.flac", "score": 0.5, "title": None, "n": [1, 2]}]
+    assert json_text(data) == cli_json(data)
+
+
+def test_quick_entry_answers_from_the_snapshot(tmp_path: Path, capsys) -> None:
+    from melodex.models.query_fast import fast_query_encoder
+    from melodex.quick import json_text, main
+
+    encoder = fast_query_encoder("melodex-base")
+    assert encoder is not None
+    store = fill(tmp_path / "lib", encoder.identity, encoder.config.dim, 30, source="melodex-base")
+    write_snapshot(store)
+    main(["search", "calm piano", "--db", str(tmp_path / "lib"), "-k", "3", "--json"])
+    printed = capsys.readouterr().out
+    hits = fast_search(tmp_path / "lib", "calm piano", k=3)
+    assert printed == json_text([h.to_json() for h in hits]) + "\n"
+    assert len(json.loads(printed)) == 3
