@@ -464,3 +464,17 @@ def test_cli_refuses_an_open_host_without_a_token(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path), "--host", "0.0.0.0"])
     assert result.exit_code == 2
     assert "--token" in result.output
+
+
+def test_a_burst_of_48_searches_queues_without_errors(served) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    db, _, model = served
+    small = TestClient(create_app(ServeConfig(db=db, model=model, max_queries=2)))
+    with ThreadPoolExecutor(48) as pool:
+        codes = list(
+            pool.map(
+                lambda i: small.get("/api/search", params={"q": f"q {i}"}).status_code, range(48)
+            )
+        )
+    assert codes == [200] * 48

@@ -177,11 +177,23 @@ def search(
     """Find the tracks that best match a text: a description, a name, or both."""
     with errors():
         found = metadata(artist, album, genre, year, folder, duration)
-        lib = library(db, model)
-        hits = lib.search(
-            text, k=k, bpm=bpm, key=key, mode=mode, exclude=exclude or [],
-            variety=variety(per_artist, per_album, diversity, collapse), **found,
-        )  # fmt: skip
+        arranged = variety(per_artist, per_album, diversity, collapse)
+        hits = None
+        plain = not (bpm or key or found or exclude or arranged) and mode == "hybrid"
+        if plain:  # the cold path: no torch, no LanceDB (the same results)
+            from melodex.library.cold_search import fast_search
+
+            hits = fast_search(db, text, k=k, model=model)
+        if hits is None:
+            lib = library(db, model)
+            hits = lib.search(
+                text, k=k, bpm=bpm, key=key, mode=mode, exclude=exclude or [],
+                variety=arranged, **found,
+            )  # fmt: skip
+            if plain:
+                from melodex.library.cold_search import refresh_snapshot
+
+                refresh_snapshot(lib)
     print_hits(hits, as_json)
 
 

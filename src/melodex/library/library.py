@@ -11,11 +11,13 @@ import numpy as np
 
 from melodex.errors import MelodexError, ModelLoadError, ParameterError
 from melodex.library.backends import LibraryStore, as_location, open_existing, open_store
+from melodex.library.cold_search import refresh_snapshot
 from melodex.library.filters import TrackFilter, make_filter, split_negations
+from melodex.library.hits import Hit
 from melodex.library.hybrid import EXCLUDE_WEIGHT, Ranked, check_mode, rank
 from melodex.library.indexer import IndexReport, index_folder
 from melodex.library.mapping import pca_2d
-from melodex.library.search_index import sync_index
+from melodex.library.search_index import exact_limit, sync_index
 from melodex.library.text_index import TextIndex
 from melodex.library.variety import CANDIDATE_FACTOR, Variety, arrange
 from melodex.library.vector_index import VectorIndex
@@ -49,30 +51,6 @@ def default_library_path() -> Path | str:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("melodex")) / "library"
-
-
-@dataclass
-class Hit:
-    """One search result; ``to_json`` is the stable JSON contract of search and similar."""
-
-    rank: int
-    score: float
-    id: int
-    path: str
-    title: str | None
-    artist: str | None
-    album: str | None
-    genre: str | None
-    duration: float
-    segment_start: float | None
-    bpm: float | None = None
-    key: str | None = None
-    mode: str | None = None
-    vector_score: float | None = None  # cosine (hybrid search: before fusion and penalties)
-    text_score: float | None = None  # BM25 of the metadata match (hybrid search), else None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -225,6 +203,9 @@ class Library:
             # queries never pay for an ANN build, and new processes load a current index
             self._index = sync_index(self._store, current=self._index, save=True)
             self._index_version = self._store.version
+            if len(self._store) <= exact_limit(self._store.dim or 1):
+                self._text_index()  # the cold path ranks with it, so bring it up to date now
+            refresh_snapshot(self)  # a new process's plain text query skips LanceDB and torch
         return report
 
     # -- reading -----------------------------------------------------------------------------

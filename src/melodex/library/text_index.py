@@ -109,6 +109,11 @@ class TextIndex:
         _create(db)
         return db
 
+    def store_version(self) -> int | None:
+        """The store version this index was last synced at (None: never synced)."""
+        seen = self._db.execute("SELECT value FROM meta WHERE key = 'store_version'").fetchone()
+        return None if seen is None else int(seen[0])
+
     # -- keeping in step with the store ---------------------------------------------------------
     def sync(self, store: Any) -> None:
         """Copy what changed in ``store`` since the last sync (nothing when its version is the

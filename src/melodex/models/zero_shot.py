@@ -32,9 +32,10 @@ from melodex.encoders.musicnn import (
 )
 from melodex.encoders.text import TextEncoder
 from melodex.errors import ModelLoadError
-from melodex.models.base import WindowedJointModel, WindowOutputs, l2_normalize
+from melodex.models.base import WindowedJointModel, WindowOutputs
 from melodex.models.config import ModelConfig, options_dict, parse_options
 from melodex.models.folder import check_weights
+from melodex.models.query_fast import project_query
 
 ARCHITECTURE = "zero-shot-tags"
 #: The licences of the parts a zero-shot model is made of (see the built-in model's NOTICE).
@@ -165,15 +166,13 @@ class ZeroShotTagModel(WindowedJointModel):
     ) -> np.ndarray:
         """Texts -> (N, dim) joint vectors (a single string gives (dim,))."""
         q = self.text_encoder.encode(texts, batch_size=batch_size, normalize=True)
-        if self._space == "text":
-            return q
-        sims = q @ self._embeddings.T
-        if self.options.query_temperature:
-            z = sims / float(self.options.query_temperature)
-            z = np.exp(z - z.max(axis=-1, keepdims=True))
-            sims = z / z.sum(axis=-1, keepdims=True)
-        sims = sims - sims.mean(axis=-1, keepdims=True)
-        return l2_normalize(sims) if normalize else sims.astype(np.float32)
+        return project_query(
+            q,
+            self._embeddings,
+            space=self._space,
+            temperature=self.options.query_temperature,
+            normalize=normalize,
+        )
 
     # -- audio side ------------------------------------------------------------------------
     def tag_scores_to_vectors(self, scores: np.ndarray) -> np.ndarray:

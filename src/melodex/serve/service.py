@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from melodex.library.library import Description, Hit, Library
 from melodex.library.store import Store
 from melodex.serve.errors import ApiError
 from melodex.serve.models import MapOut
+from melodex.serve.queue import Gate
 
 
 @dataclass
@@ -27,31 +26,11 @@ class ServeConfig:
     decode_timeout: float = 30.0
     max_clip_seconds: float = 600.0
     max_heavy: int = 2  # describe uploads and map builds running at once; more get 503
-    max_queries: int = 32  # search/similar/track requests running at once; more get 503
+    max_queries: int = 32  # search/similar/track requests running at once; more wait:
+    query_queue: int = 64  # ... this many wait (up to queue_wait s) before 503 + Retry-After
+    queue_wait: float = 10.0
     bind_host: str | None = None  # the address served on: its name passes the Host check
     allow_hosts: tuple[str, ...] = ()  # more Host names to answer ("*": any)
-
-
-class Gate:
-    """A non-blocking semaphore: a request past the limit gets 503 at once instead of queueing."""
-
-    def __init__(self, limit: int, what: str) -> None:
-        self._sem = threading.BoundedSemaphore(limit) if limit > 0 else None
-        self.limit, self.what = limit, what
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
-        if self._sem is None or not self._sem.acquire(blocking=False):
-            raise ApiError(
-                503,
-                "busy",
-                f"the server is busy ({self.limit} {self.what} requests running); retry shortly",
-                {"Retry-After": "1"},
-            )
-        try:
-            yield
-        finally:
-            self._sem.release()
 
 
 class LibraryService:
@@ -71,7 +50,9 @@ class LibraryService:
         self.query_lock = threading.Lock()
         self.describe_lock = threading.Lock()
         self._map: MapOut | None = None
-        self.light = Gate(config.max_queries, "query")
+        self.light = Gate(
+            config.max_queries, "query", queue=config.query_queue, wait_seconds=config.queue_wait
+        )
         self.heavy = Gate(config.max_heavy, "heavy")
 
     def scrub(self, message: str) -> str:

@@ -1,0 +1,31 @@
+"""A search result, kept apart from :mod:`melodex.library.library` so that the cold search path
+(:mod:`melodex.library.snapshot`) can build results without importing the store stack."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass
+class Hit:
+    """One search result; ``to_json`` is the stable JSON contract of search and similar."""
+
+    rank: int
+    score: float
+    id: int
+    path: str
+    title: str | None
+    artist: str | None
+    album: str | None
+    genre: str | None
+    duration: float
+    segment_start: float | None
+    bpm: float | None = None
+    key: str | None = None
+    mode: str | None = None
+    vector_score: float | None = None  # cosine (hybrid search: before fusion and penalties)
+    text_score: float | None = None  # BM25 of the metadata match (hybrid search), else None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
