@@ -147,15 +147,16 @@ class TextIndex:
 
     def _insert(self, rows: Iterable[dict[str, Any]]) -> None:
         for r in rows:
-            path = str(r["path"])
+            real = str(r["path"])
+            path = storable(real)
             folder, filename = os.path.split(path)
             values = {
                 "id": int(r["id"]),
                 "path": path,
-                **{c: r.get(c) for c in ("title", "artist", "album", "genre")},
+                **{c: storable(r.get(c)) for c in ("title", "artist", "album", "genre")},
                 "filename": os.path.splitext(filename)[0].replace("_", " "),
                 "folder": folder,
-                "year": _file_year(path),
+                "year": _file_year(real),
                 "duration": float(r.get("duration") or 0.0),
                 "size": int(r.get("size") or 0),
                 "mtime_ns": int(r.get("mtime_ns") or 0),
@@ -219,7 +220,7 @@ class TextIndex:
                 where.append(f"{column} LIKE ? ESCAPE '\\'")
                 params.append(f"%{_like(value)}%")
         if flt.folder is not None:
-            folder = os.path.expanduser(flt.folder)
+            folder = storable(os.path.expanduser(flt.folder))
             if os.path.isabs(folder):
                 folder = os.path.normpath(folder)
                 where.append("(folder = ? OR folder LIKE ? ESCAPE '\\')")
@@ -272,6 +273,14 @@ def _create(db: sqlite3.Connection) -> None:
         db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
         )
+
+
+def storable(text: str | None) -> str | None:
+    """``text`` as SQLite can store it: a non-UTF-8 file name's bytes (kept by Python as lone
+    surrogates) become U+FFFD, so the track stays findable by its other words."""
+    if text is None:
+        return None
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _like(text: str) -> str:
