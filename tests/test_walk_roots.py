@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from melodex.library.indexer import walk_folder
 from melodex.library.library import Library
 from melodex.library.store import Store
+from melodex.library.walk import walk_folder
 from tests.music_fixtures import tone_piece, write_audio
 
 

@@ -455,6 +455,12 @@ def serve(
         f"melodex: serving {shown(web.state.service.path)} on http://{shown(where)}:{port}/",
         highlight=False,
     )
+    if not loopback and not allow_host:
+        err.print(
+            "melodex: browsers must address this server by IP address (or by a name given "
+            "with --allow-host NAME); other names are refused (DNS rebinding)",
+            highlight=False,
+        )
     uvicorn.run(web, host=host, port=port, log_level="warning")
 
 

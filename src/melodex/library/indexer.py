@@ -4,10 +4,12 @@ Rules (documented in the README):
 - a file is skipped when its path, size and modification time match the store;
 - a changed file is re-embedded, unless its content hash is unchanged (then only its
   size/mtime are refreshed); a file moved within the folder keeps its vectors (matched by
-  content hash) instead of being embedded again;
+  content hash, one gone file per move: the one whose size and mtime it kept) instead of
+  being embedded again;
 - files that disappeared from the folder are removed from the store;
 - rows are committed in batches, each one atomic, so a killed run loses at most the batch
   in flight and the next run resumes from what was committed;
+- the walk stays inside the folder (melodex.library.walk; links are followed only on request);
 - a file that cannot be decoded is reported with the reason and never stops the run; a store
   that cannot take a write (a full disk) stops it with a StoreError, keeping every commit before;
 - a long file (over 20 min where libsndfile seeks, over 3 h otherwise) is embedded from the
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import hashlib
 import os
 import stat
@@ -34,7 +35,6 @@ import numpy as np
 
 from melodex.audio import (
     MAX_DURATION_S,
-    SUPPORTED_EXTENSIONS,
     AudioInfo,
     load_audio,
     probe,
@@ -44,6 +44,8 @@ from melodex.audio import (
 from melodex.audio.formats import _PYAV_FIRST_EXTENSIONS, _SOUNDFILE_EXTENSIONS, check_header
 from melodex.errors import AudioDecodeError, MelodexError, StoreError, bad_value
 from melodex.library.store import DESCRIPTOR_COLUMNS, FileState, Store, TrackRow, track_id
+from melodex.library.walk import scan_folder as scan_folder  # re-exported: callers import it here
+from melodex.library.walk import walk_folder
 from melodex.models import AudioEmbedding, JointModel
 from melodex.progress import EventFn, ProgressFn
 
@@ -89,132 +91,6 @@ def bind_model(store: Store, model: JointModel) -> None:
         source=getattr(model, "source", None),
         licence=getattr(model, "licence", None),
     )
-
-
-#: Pseudo file systems a followed link must never lead into (other processes' files, devices).
-_SYSTEM_TREES = ("/proc", "/sys", "/dev", "/run")
-
-
-@dataclass
-class Scan:
-    """What a walk found: audio files, unreadable paths, and the linked folders it followed."""
-
-    files: list[str]
-    problems: list[tuple[str, str]]
-    followed: list[str] = field(default_factory=list)
-
-
-def scan_folder(
-    folder: str | Path, *, follow_symlinks: bool = False
-) -> tuple[list[str], list[tuple[str, str]]]:
-    """Audio files below ``folder`` (absolute, sorted) and the paths that could not be read."""
-    found = walk_folder(folder, follow_symlinks=follow_symlinks)
-    return found.files, found.problems
-
-
-def walk_folder(folder: str | Path, *, follow_symlinks: bool = False) -> Scan:
-    """Walk ``folder`` without leaving it, unless ``follow_symlinks`` says otherwise.
-
-    By default the walk stays inside the folder: a symbolic link to a folder is not entered
-    (``ln -s / music/root`` indexes nothing outside ``music``), and a link to a file is indexed
-    only when the file it resolves to is inside the folder too (else it is reported). With
-    ``follow_symlinks`` linked folders are entered, each real folder once (loops are cut), never
-    into a folder that contains the root (that would walk the root's whole parent) nor into
-    /proc, /sys, /dev or /run. The walk keeps its own stack instead of recursing, so no folder
-    depth can overflow it.
-    """
-    root = Path(os.path.expanduser(folder))  # pathlib raises on an unknown ~user
-    if not root.exists():
-        raise MelodexError(f"{root}: no such folder")
-    if not root.is_dir():
-        raise MelodexError(f"{root}: not a folder")
-    scan = Scan([], [])
-    real_root = os.path.realpath(root)
-    allowed = [real_root]  # real folders whose files are inside the walk
-    seen_dirs: set[tuple[int, int]] = set()
-    stack = [os.path.abspath(root)]
-    while stack:
-        dirpath = stack.pop()
-        try:
-            st = os.stat(dirpath)
-            if (st.st_dev, st.st_ino) in seen_dirs:
-                continue
-            seen_dirs.add((st.st_dev, st.st_ino))
-            with os.scandir(dirpath) as entries:
-                listed = sorted(entries, key=lambda e: e.name)
-        except OSError as exc:
-            scan.problems.append((dirpath, f"cannot read folder: {exc.strerror or exc}"))
-            continue
-        subdirs = []
-        for entry in listed:
-            try:
-                is_dir = entry.is_dir()  # follows symlinks
-                is_link = entry.is_symlink()
-            except OSError:
-                is_dir, is_link = False, False
-            if is_dir:
-                if not is_link:
-                    subdirs.append(entry.path)
-                elif follow_symlinks and _may_follow(entry.path, real_root):
-                    subdirs.append(entry.path)
-                    scan.followed.append(os.path.realpath(entry.path))
-                    allowed.append(scan.followed[-1])
-                continue
-            if os.path.splitext(entry.name)[1].lower() not in SUPPORTED_EXTENSIONS:
-                continue
-            try:
-                os.stat(entry.path)
-            except OSError as exc:
-                scan.problems.append((entry.path, _unreachable(entry.path, exc)))
-                continue
-            if is_link and not follow_symlinks and not _inside(entry.path, allowed):
-                scan.problems.append((entry.path, _outside(entry.path)))
-                continue
-            scan.files.append(entry.path)
-        stack.extend(reversed(subdirs))  # depth first, in name order
-    scan.files = sorted(set(scan.files))
-    return scan
-
-
-def _inside(path: str, folders: list[str]) -> bool:
-    real = os.path.realpath(path)
-    return any(real == f or real.startswith(os.path.join(f, "")) for f in folders)
-
-
-def _may_follow(link: str, real_root: str) -> bool:
-    """Whether a linked folder may be walked: not an ancestor of the root, not a system tree."""
-    target = os.path.realpath(link)
-    if real_root == target or real_root.startswith(os.path.join(target, "")):
-        return False  # the root itself or a folder above it: the walk would escape upward
-    try:  # the link as written too: /proc/self/cwd resolves to a real folder
-        written = os.path.normpath(os.path.join(os.path.dirname(link), os.readlink(link)))
-    except OSError:
-        written = target
-    return not any(
-        p == t or p.startswith(t + "/") for t in _SYSTEM_TREES for p in (target, written)
-    )
-
-
-def _outside(path: str) -> str:
-    try:
-        target = os.readlink(path)
-    except OSError:
-        target = "?"
-    return (
-        f"symbolic link to a file outside the folder ({target}); not followed "
-        "(index with --follow-symlinks to include it)"
-    )
-
-
-def _unreachable(path: str, exc: OSError) -> str:
-    """Why a listed name cannot be opened: a broken or looping link, or the OS's reason."""
-    if exc.errno == errno.ELOOP:
-        return "symbolic link loop"
-    if os.path.islink(path) and exc.errno == errno.ENOENT:
-        with contextlib.suppress(OSError):
-            return f"broken symbolic link (to {os.readlink(path)}, which does not exist)"
-        return "broken symbolic link"
-    return f"cannot read file: {exc.strerror or exc}"
 
 
 def file_hash(path: str) -> str:
