@@ -97,3 +97,9 @@ def test_identity_licence_and_missing_folder(folder: Path, tmp_path: Path) -> No
     assert other.identity != model.identity  # same name, other weights
     with pytest.raises(ModelLoadError, match="no such folder.*Get a transformers CLAP folder"):
         load_model(f"clap-hf:{tmp_path / 'absent'}")
+
+
+def test_uncached_hub_id_offline_says_what_to_download(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="transformers could not load it.*Get a transformers"):
+        load_model("clap-hf:melodex-tests/no-such-clap-model")

@@ -145,6 +145,10 @@ def test_cli_models_json_lists_architectures() -> None:
     for f in families.values():
         assert f["licence"] and f["weights"] and f["dim"] and f["sample_rate"] and f["window"]
     assert "NC" in families["muq-mulan"]["licence"]  # non-commercial weights say so
+    text = subprocess.run(
+        [sys.executable, "-m", "melodex", "models"], capture_output=True, text=True
+    ).stdout
+    assert "licence: CC-BY-NC-4.0" in " ".join(text.split())  # not eaten as rich markup
 
 
 def test_listing_families_imports_no_adapter_code() -> None:

@@ -325,10 +325,11 @@ def models(as_json: JsonOption = False) -> None:
         out.print("[bold]pretrained families[/bold] (--model FAMILY:ARGUMENT):")
         for f in found["families"]:
             shape = f"{f['dim'] or '?'}-d, {f['sample_rate'] or '?'} Hz"
-            out.print(
-                f"  {f['prefix']}:{f['argument']:<24} {f['summary']} ({shape}) "
-                f"[licence: {f['licence']}]",
+            out.print(  # no [..]: rich would read it as markup and drop it
+                f"  {f['prefix']}:{f['argument']}  {f['summary']} ({shape}; "
+                f"licence: {f['licence']})",
                 highlight=False,
+                markup=False,
             )
 
 

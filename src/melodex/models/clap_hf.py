@@ -119,7 +119,9 @@ class ClapHF(WindowedJointModel):
         out = np.zeros((len(windows), self.dim), np.float32)
         for start in range(0, len(windows), WINDOW_BATCH):
             inputs = self.audio_inputs(windows[start : start + WINDOW_BATCH])
-            emb = self.model.get_audio_features(**inputs).pooler_output
+            # what get_audio_features does (its return type changed in transformers 5)
+            pooled = self.model.audio_model(**inputs).pooler_output
+            emb = torch.nn.functional.normalize(self.model.audio_projection(pooled), dim=-1)
             out[start : start + len(emb)] = emb.numpy()
         return WindowOutputs(raw=out)
 

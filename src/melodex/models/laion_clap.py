@@ -142,10 +142,10 @@ class LogMel:
 
     def __init__(self, sample_rate: int) -> None:
         import torch
-        from scipy.signal import get_window
         from transformers.audio_utils import mel_filter_bank
 
-        window = get_window("hann", N_FFT, fftbins=True)
+        # periodic Hann, as librosa's get_window("hann", fftbins=True)
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)
         k = np.arange(N_FFT // 2 + 1)[:, None]
         n = np.arange(N_FFT)[None, :]
         dft = np.exp(-2j * np.pi * k * n / N_FFT) * window[None, :]

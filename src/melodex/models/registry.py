@@ -147,7 +147,7 @@ FAMILIES: dict[str, Family] = {
         Family(
             "ms-clap",
             "melodex.models.ms_clap:load",
-            "Microsoft CLAP (2022: CNN14 + BERT; 2023: HTSAT + GPT-2)",
+            "Microsoft CLAP (2022: CNN14 + BERT; 2023: HTSAT + GPT-2); adapter not written yet",
             "2022|2023|CHECKPOINT.pth",
             "MIT (microsoft/msclap)",
             "CLAP_weights_2022.pth or CLAP_weights_2023.pth from huggingface.co/microsoft/msclap",
