@@ -43,6 +43,8 @@ HIT_KEYS = {
     "bpm",
     "key",
     "mode",
+    "vector_score",
+    "text_score",
 }
 
 
