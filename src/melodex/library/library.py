@@ -200,6 +200,9 @@ class Library:
             )
         else:
             report = index_folder(self._store, self.model, folder, progress=progress, **options)
+        from melodex.library.cue import index_cue_sheets
+
+        index_cue_sheets(self._store, self.model, folder)  # albums as one file + a .cue
         if not self._native_search():
             # queries never pay for an ANN build, and new processes load a current index
             self._index = sync_index(self._store, current=self._index, save=True)
