@@ -46,6 +46,8 @@ HIT_KEYS = {
     "bpm",
     "key",
     "mode",
+    "vector_score",
+    "text_score",
 }
 
 

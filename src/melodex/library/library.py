@@ -199,6 +199,9 @@ class Library:
         if add_root is not None:  # the server streams files only from inside these
             for root in [folder, *report.followed]:
                 add_root(root)
+        from melodex.library.cue import index_cue_sheets
+
+        index_cue_sheets(self._store, self.model, folder)  # albums as one file + a .cue
         if not self._native_search():
             # queries never pay for an ANN build, and new processes load a current index
             self._index = sync_index(self._store, current=self._index, save=True)

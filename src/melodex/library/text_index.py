@@ -29,7 +29,7 @@ import numpy as np
 from melodex.library.filters import TrackFilter
 
 TEXT_INDEX_FILE = "text-index.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FIELDS = ("title", "artist", "album", "genre", "filename", "folder")
 #: BM25 weight of each field: a name in the title or artist counts more than one in a folder.
 FIELD_WEIGHTS = (3.0, 3.0, 2.0, 1.0, 1.0, 0.5)
@@ -122,12 +122,16 @@ class TextIndex:
         seen = self._db.execute("SELECT value FROM meta WHERE key = 'store_version'").fetchone()
         if seen is not None and seen[0] == version:
             return
-        states = store.file_states()
-        have = dict(self._db.execute("SELECT id, size * 1000003 + mtime_ns FROM tracks"))
-        want = {s.id: s.size * 1000003 + s.mtime_ns for s in states.values()}
+        # every row (a CUE album has several rows for one file, so not file_states by path)
+        have = dict(self._db.execute("SELECT id, stamp FROM tracks"))
+        want = {
+            int(r["id"]): _stamp(r)
+            for r in store.rows(columns=["id", "size", "mtime_ns", "content_hash"])
+        }
         gone = [i for i in have if i not in want]
         changed = [i for i, stamp in want.items() if have.get(i) != stamp]
-        cols = ["id", "path", "title", "artist", "album", "genre", "duration", "size", "mtime_ns"]
+        cols = ["id", "path", "title", "artist", "album", "genre", "duration", "size", "mtime_ns",
+                "content_hash"]  # fmt: skip
         rows: list[dict[str, Any]] = []
         for start in range(0, len(changed), 1000):
             rows += store.rows(changed[start : start + 1000], columns=cols)
@@ -160,6 +164,7 @@ class TextIndex:
                 "duration": float(r.get("duration") or 0.0),
                 "size": int(r.get("size") or 0),
                 "mtime_ns": int(r.get("mtime_ns") or 0),
+                "stamp": _stamp(r),
             }
             names = ", ".join(values)
             marks = ", ".join(f":{n}" for n in values)
@@ -264,7 +269,7 @@ def _create(db: sqlite3.Connection) -> None:
         db.execute(
             "CREATE TABLE IF NOT EXISTS tracks (id INTEGER PRIMARY KEY, path TEXT, title TEXT, "
             "artist TEXT, album TEXT, genre TEXT, filename TEXT, folder TEXT, year INTEGER, "
-            "duration REAL, size INTEGER, mtime_ns INTEGER)"
+            "duration REAL, size INTEGER, mtime_ns INTEGER, stamp TEXT)"
         )
         db.execute(
             "CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, artist, album, genre, "
@@ -281,6 +286,12 @@ def storable(text: str | None) -> str | None:
     if text is None:
         return None
     return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _stamp(row: dict[str, Any]) -> str:
+    """What tells a changed row: the file's size and time, and its content hash (a CUE
+    track's names the sheet)."""
+    return f"{row.get('size')}:{row.get('mtime_ns')}:{row.get('content_hash')}"
 
 
 def _like(text: str) -> str:
