@@ -8,6 +8,7 @@ not hit unless the run outlasts the distinct queries, which is reported) and pri
 and latency percentiles. Client and server share this machine's cores.
 
     .venv/bin/python bench/bench_serve.py --tracks 10000 --concurrency 4 --seconds 20
+    .venv/bin/python bench/bench_serve.py --tracks 10000 --burst 30   # + old/new gate at 48
 """
 
 from __future__ import annotations
@@ -86,9 +87,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db: Path, port: int) -> subprocess.Popen:
+SERVE_WITH_QUEUE = """
+import sys, uvicorn
+from melodex.serve import ServeConfig, create_app
+config = ServeConfig(db=sys.argv[1], query_queue=int(sys.argv[3]))
+uvicorn.run(create_app(config), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def start_server(db: Path, port: int, *, queue: int | None = None) -> subprocess.Popen:
+    """``melodex serve``; with ``queue``, the same app with that many queued queries (0: the
+    gate before the queue, which answered 503 at once past 32 running)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "melodex", "serve", "--db", str(db), "--port", str(port)]
+    if queue is not None:
+        cmd = [sys.executable, "-c", SERVE_WITH_QUEUE, str(db), str(port), str(queue)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -207,13 +220,40 @@ async def run(args: argparse.Namespace, db: Path) -> int:
         report("health", lat3, st3, wall3)
         verdict = "meets" if p99 <= TARGET_P99_MS else "misses"
         print(f"search p99 {p99:.1f} ms {verdict} the {TARGET_P99_MS:g} ms target")
-        return 0
     finally:
-        proc.terminate()
+        stop(proc)
+    if args.burst:
+        await bursts(args, db, search)
+    return 0
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def bursts(args: argparse.Namespace, db: Path, search: list[str]) -> None:
+    """48 concurrent clients for ``--burst`` seconds: the old gate (no queue) against the new."""
+    print(f"burst: concurrency {args.burst_concurrency}, {args.burst:g} s, load {os.getloadavg()}")
+    for label, queue in (("old gate (no queue)", 0), ("new gate (queue 64)", 64)):
+        port = free_port()
+        proc = start_server(db, port, queue=queue)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            await wait_ready(f"http://127.0.0.1:{port}", proc)
+            lat, st, wall = await load(
+                f"http://127.0.0.1:{port}",
+                search,
+                concurrency=args.burst_concurrency,
+                seconds=args.burst,
+            )
+            report(label, lat, st, wall)
+            errors = sum(n for code, n in st.items() if code != 200)
+            print(f"  errors: {errors} of {len(lat)} ({100 * errors / max(1, len(lat)):.1f}%)")
+        finally:
+            stop(proc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         "--no-floor", dest="floor", action="store_false", help="Skip the in-process reference."
     )
     parser.add_argument("--db", type=Path, help="Library folder to (re)use; default: a temp dir.")
+    parser.add_argument(
+        "--burst", type=float, default=0.0, help="Seconds of the old/new gate burst (0: none)."
+    )
+    parser.add_argument("--burst-concurrency", type=int, default=48)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory(prefix="melodex-bench-serve-") as tmp:
