@@ -36,6 +36,14 @@ HEAVY_MODULES = {
     "test_page_curate.py",
     "test_bench_million.py",
     "test_descriptor_search.py",
+    # the pretrained families' parity tests import transformers (seconds) and run whole towers
+    "test_clap_hf_parity.py",
+    "test_clap_hf_library.py",
+    "test_laion_clap_parity.py",
+    "test_ttmr_pp_parity.py",
+    "test_ttmr_parity.py",
+    "test_muq_mulan_parity.py",
+    "test_distill.py",
 }
 
 

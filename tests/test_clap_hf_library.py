@@ -56,7 +56,9 @@ def test_search_similar_describe(indexed) -> None:
 
 def test_page_api_searches_with_the_recorded_model(indexed) -> None:
     db, music, spec = indexed
-    client = TestClient(create_app(ServeConfig(db=db)), raise_server_exceptions=False)
+    client = TestClient(
+        create_app(ServeConfig(db=db)), raise_server_exceptions=False, base_url="http://localhost"
+    )
     health = client.get("/api/health").json()
     assert health["tracks"] == 3 and health["model"]["name"].startswith("clap-hf:")
     r = client.get("/api/search", params={"q": "bright plucked strings", "k": 2})
