@@ -10,17 +10,19 @@ import pytest
 
 from melodex.library import snapshot as snap
 from melodex.library.cold_search import DISABLE_ENV, fast_search, library_folder
+from melodex.library.filters import split_negations
 from melodex.library.library import Library
 from melodex.library.query_cache import QueryCache
 from melodex.library.snapshot import Snapshot, table_version, write_snapshot
 from melodex.library.store import META_FILE, TABLE, Store, TrackRow
+from melodex.library.text_index import TextIndex
 
 QUERIES = [
     "calm solo piano", "aggressive metal with loud drums", "female vocal pop", "techno",
     "slow sad strings", "a fast electronic dance beat", "choir", "jazz guitar at night",
     "  padded text  ", "Ünïcödé café naïve", "no vocals", "sitar", "opera", "80s rock",
     "ambient drone for sleeping", "country", "harpsichord baroque", "male voice and cello",
-    "x", "a " * 300,
+    "x", "a " * 300, "Artist 3", "songs by Artist 5", "Title 12 jazz", "jazz", "piano not jazz",
 ]  # fmt: skip
 
 
@@ -155,6 +157,9 @@ def test_fast_search_equals_library_search(tmp_path: Path, base_model) -> None:
     write_snapshot(store)
     lib = Library(tmp_path / "lib")
     for text in QUERIES:
+        if split_negations(text)[1]:  # "no X" / "not X": only the full path applies the penalty
+            assert fast_search(tmp_path / "lib", text, k=10) is None
+            continue
         ref = [h.to_json() for h in lib.search(text, k=10)]
         for _ in range(2):  # computed, then from the query cache
             got = fast_search(tmp_path / "lib", text, k=10)
@@ -206,8 +211,23 @@ def test_quick_entry_answers_from_the_snapshot(tmp_path: Path, capsys) -> None:
     assert encoder is not None
     store = fill(tmp_path / "lib", encoder.identity, encoder.config.dim, 30, source="melodex-base")
     write_snapshot(store)
+    TextIndex(store.path).sync(store)  # the cold path ranks like the hybrid search
     main(["search", "calm piano", "--db", str(tmp_path / "lib"), "-k", "3", "--json"])
     printed = capsys.readouterr().out
     hits = fast_search(tmp_path / "lib", "calm piano", k=3)
     assert printed == json_text([h.to_json() for h in hits]) + "\n"
     assert len(json.loads(printed)) == 3
+
+
+def test_cold_path_needs_a_text_index_of_the_snapshots_version(tmp_path: Path) -> None:
+    from melodex.models.query_fast import fast_query_encoder
+
+    encoder = fast_query_encoder("melodex-base")
+    assert encoder is not None
+    store = fill(tmp_path / "lib", encoder.identity, encoder.config.dim, 20, source="melodex-base")
+    write_snapshot(store)
+    assert fast_search(tmp_path / "lib", "Artist 3", k=3) is None  # no text index yet
+    TextIndex(store.path).sync(store)
+    hits = fast_search(tmp_path / "lib", "Artist 3", k=3)
+    assert hits is not None and all(h.artist == "Artist 3" for h in hits)
+    assert hits[0].text_score is not None  # fused with the metadata match

@@ -175,7 +175,9 @@ def test_http_filters_and_exclusion(tagged) -> None:
     from melodex.serve import ServeConfig, create_app
 
     lib, _ = tagged
-    client = TestClient(create_app(ServeConfig(db=lib.path, model=lib.model)))
+    client = TestClient(
+        create_app(ServeConfig(db=lib.path, model=lib.model)), base_url="http://localhost"
+    )
     found = client.get("/api/search", params={"q": "Palestrina", "k": 3}).json()
     assert {h["path"] for h in found} == {"kyrie.flac", "gloria_pal.flac", "sicut_cervus.flac"}
     assert all(h["text_score"] > 0 for h in found)

@@ -115,7 +115,9 @@ def test_http_playlist_path_duplicates(tagged) -> None:
     from melodex.serve import ServeConfig, create_app
 
     lib, paths = tagged
-    client = TestClient(create_app(ServeConfig(db=lib.path, model=lib.model)))
+    client = TestClient(
+        create_app(ServeConfig(db=lib.path, model=lib.model)), base_url="http://localhost"
+    )
     listed = client.get("/api/playlist", params={"q": "Palestrina", "length": "12s"}).json()
     assert {e["path"] for e in listed} == {"kyrie.flac", "gloria_pal.flac", "sicut_cervus.flac"}
     assert all("/" not in e["path"] for e in listed)
@@ -125,7 +127,7 @@ def test_http_playlist_path_duplicates(tagged) -> None:
     assert m3u.status_code == 200 and "attachment" in m3u.headers["content-disposition"]
     lines = m3u.text.splitlines()
     assert lines[0] == "#EXTM3U" and lines[1].startswith("#EXTINF:")
-    assert lines[2].startswith("http://testserver/api/tracks/") and lines[2].endswith("/audio")
+    assert lines[2].startswith("http://localhost/api/tracks/") and lines[2].endswith("/audio")
     ids = {Path(r["path"]).stem: r["id"] for r in lib.store.rows(columns=["id", "path"])}
     walk = client.get(
         "/api/path", params={"from": ids["kyrie"], "to": ids["reel"], "steps": 2}

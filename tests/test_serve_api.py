@@ -474,7 +474,9 @@ def test_a_burst_of_48_searches_queues_without_errors(served) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     db, _, model = served
-    small = TestClient(create_app(ServeConfig(db=db, model=model, max_queries=2)))
+    small = TestClient(
+        create_app(ServeConfig(db=db, model=model, max_queries=2)), base_url="http://localhost"
+    )
     with ThreadPoolExecutor(48) as pool:
         codes = list(
             pool.map(

@@ -102,13 +102,18 @@ def cue_id(audio: str, number: int) -> int:
     return track_id(f"{audio}#{number}")
 
 
-def index_cue_sheets(store: Any, model: Any, folder: str | Path) -> list[str]:
+def index_cue_sheets(
+    store: Any, model: Any, folder: str | Path, *, follow_symlinks: bool = False
+) -> list[str]:
     """Replace the rows of indexed audio files that a ``.cue`` sheet below ``folder`` names
     by one row per track; returns the sheets applied (unchanged ones are skipped)."""
     from melodex.audio import load_audio
     from melodex.library.store import TrackRow, track_id
+    from melodex.library.walk import walk_folder
 
-    sheets = sorted(Path(os.path.expanduser(folder)).rglob("*.cue"))
+    # the indexer's own walk: inside the folder, no link escapes, any depth or name length
+    found = walk_folder(folder, follow_symlinks=follow_symlinks, extensions={".cue"})
+    sheets = [Path(p) for p in found.files]
     if not sheets:
         return []  # (a sheet deleted later leaves its tracks until the audio file changes)
     cols = ["id", "path", "content_hash", "size", "mtime_ns"]
@@ -139,7 +144,10 @@ def index_cue_sheets(store: Any, model: Any, folder: str | Path) -> list[str]:
             continue  # already split from this sheet and this file
         if track_id(sheet.file) not in states and first is None:
             continue  # the file is not indexed (failed, or outside the folder)
-        y = load_audio(sheet.file, sr=model.sample_rate)
+        try:
+            y = load_audio(sheet.file, sr=model.sample_rate)
+        except (MelodexError, OSError):
+            continue  # an album file that no longer decodes keeps its one-track row
         total = len(y) / model.sample_rate
         rows = []
         for tid, t in zip(ids, sheet.tracks, strict=True):

@@ -201,7 +201,9 @@ class Library:
                 add_root(root)
         from melodex.library.cue import index_cue_sheets
 
-        index_cue_sheets(self._store, self.model, folder)  # albums as one file + a .cue
+        index_cue_sheets(  # albums as one file + a .cue
+            self._store, self.model, folder, follow_symlinks=options.get("follow_symlinks", False)
+        )
         if not self._native_search():
             # queries never pay for an ANN build, and new processes load a current index
             self._index = sync_index(self._store, current=self._index, save=True)

@@ -38,7 +38,12 @@ def scan_folder(
     return found.files, found.problems
 
 
-def walk_folder(folder: str | Path, *, follow_symlinks: bool = False) -> Scan:
+def walk_folder(
+    folder: str | Path,
+    *,
+    follow_symlinks: bool = False,
+    extensions: frozenset[str] | set[str] | None = None,
+) -> Scan:
     """Walk ``folder`` without leaving it, unless ``follow_symlinks`` says otherwise.
 
     By default the walk stays inside the folder: a symbolic link to a folder is not entered
@@ -47,8 +52,10 @@ def walk_folder(folder: str | Path, *, follow_symlinks: bool = False) -> Scan:
     ``follow_symlinks`` linked folders are entered, each real folder once (loops are cut), never
     into a folder that contains the root (that would walk the root's whole parent) nor into
     /proc, /sys, /dev or /run. The walk keeps its own stack instead of recursing, so no folder
-    depth can overflow it.
+    depth can overflow it. ``extensions`` (lower case, with the dot) picks other files than
+    audio (the CUE sheets).
     """
+    wanted = SUPPORTED_EXTENSIONS if extensions is None else extensions
     root = Path(os.path.expanduser(folder))  # pathlib raises on an unknown ~user
     if not root.exists():
         raise MelodexError(f"{root}: no such folder")
@@ -86,7 +93,7 @@ def walk_folder(folder: str | Path, *, follow_symlinks: bool = False) -> Scan:
                     scan.followed.append(os.path.realpath(entry.path))
                     allowed.append(scan.followed[-1])
                 continue
-            if os.path.splitext(entry.name)[1].lower() not in SUPPORTED_EXTENSIONS:
+            if os.path.splitext(entry.name)[1].lower() not in wanted:
                 continue
             try:
                 os.stat(entry.path)
