@@ -1,7 +1,7 @@
 """A few training steps of each paper-size config (configs/paper/): samples/s and peak memory.
 
     .venv/bin/python bench/bench_paper_scale.py [--device cpu|cuda] [--batch 2] [--steps 3]
-        [--only ttmr-plus-plus]
+        [--only ttmr-plus-plus,ttmr]
 
 Each config runs in its own process (so its peak memory is its own): the network of the
 config at the paper's size, AdamW, ``--steps`` steps after one warm-up step, on random
@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--only", default=None)
+    parser.add_argument("--only", default=None, help="comma-separated config names")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -149,7 +149,7 @@ def main() -> None:
     print("| config | params (M) | trainable (M) | input | samples/s | peak MiB | paper batch |")
     print("|---|---|---|---|---|---|---|")
     for name in CONFIGS:
-        if args.only and args.only not in name:
+        if args.only and name not in args.only.split(","):
             continue
         cmd = [sys.executable, __file__, "--one", name, "--device", args.device,
                "--batch", str(args.batch), "--steps", str(args.steps)]  # fmt: skip
