@@ -370,7 +370,9 @@ def demo(
         )
         for query in DEMO_QUERIES:
             out.print(f"\n[bold]search:[/bold] {query!r}")
-            for hit in lib.search(query, k=k):
+            # the model's own answers (vector mode), to be judged against what each track is;
+            # names and words of the tags go through hybrid search (docs/search.md)
+            for hit in lib.search(query, k=k, mode="vector"):
                 out.print(
                     f"  {hit.rank}. {hit.score:.3f}  {shown(hit.title)} ({shown(hit.artist)})"
                     f"  [dim]— really: {shown(truth.get(hit.path, ''))}[/dim]",
