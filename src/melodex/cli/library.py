@@ -118,9 +118,11 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Find the tracks that best match a text."""
+    # Any option beyond these (a filter, today's or a later one) takes the full path.
+    others = [v for n, v in locals().items() if n not in ("text", "k", "db", "model", "as_json")]
     with errors():
         hits = None
-        if bpm is None and key is None:  # the cold path: no torch, no LanceDB (same results)
+        if all(v is None or v is False for v in others):  # the cold path: same results
             from melodex.library.cold_search import fast_search
 
             hits = fast_search(db, text, k=k, model=model)
