@@ -18,6 +18,22 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+
+def _share_cores_between_workers() -> None:
+    """Under pytest-xdist, give each worker its share of the cores (unless the caller chose).
+
+    Two workers that each run torch on every core fight over them and are slower together than
+    one; the suite must pass at any thread count anyway (docs/faults.md).
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        share = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(share)
+        os.environ.setdefault("MKL_NUM_THREADS", str(share))
+
+
+_share_cores_between_workers()
+
 #: Fixtures that make a test heavy: a real model, a Chroma server, a Ray cluster, a browser.
 HEAVY_FIXTURES = {"base_model", "chroma_server", "cluster", "browser", "server"}
 
