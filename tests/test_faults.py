@@ -284,6 +284,13 @@ def test_cli_reports_each_bad_file_and_never_crashes(
     table = runner.invoke(app, ["search", "organ", "-k", "20", "--db", db], env={"COLUMNS": "400"})
     assert table.exit_code == 0 and table.exception is None, table.output
     assert "song [live].wav" in table.stdout and "caf\\xe9.wav" in table.stdout
+    # describe --json of the file whose name is not UTF-8 (it once failed to print)
+    raw = os.fsdecode(faults.raw_name)
+    described = runner.invoke(app, ["describe", raw, "--db", db, "--json", "-k", "3"])
+    assert described.exit_code == 0 and described.exception is None, described.output
+    about = json.loads(described.stdout)
+    assert os.fsencode(about["path"]) == faults.raw_name
+    assert len(about["similar"]) == 3 and raw not in {h["path"] for h in about["similar"]}
 
 
 @pytest.mark.heavy

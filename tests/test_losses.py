@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from melodex.errors import ParameterError
 from melodex.lab.losses import (
     BidirectionalRankingLoss,
     ClassificationLoss,
@@ -120,15 +121,15 @@ def test_infonce_sgd_step_decreases_loss() -> None:
 
 def test_infonce_validates() -> None:
     loss = InfoNCELoss()
-    with pytest.raises(ValueError, match=r"text has shape \(3, 2\)"):
+    with pytest.raises(ParameterError, match=r"text has shape \(3, 2\)"):
         loss(t(AUDIO), torch.zeros(3, 2))
-    with pytest.raises(ValueError, match=r"audio must have shape \(B, D\)"):
+    with pytest.raises(ParameterError, match=r"audio must have shape \(B, D\)"):
         loss(torch.zeros(2), torch.zeros(2))
-    with pytest.raises(ValueError, match="positive_mask must have shape"):
+    with pytest.raises(ParameterError, match="positive_mask must have shape"):
         loss(t(AUDIO), t(TEXT), positive_mask=torch.ones(3, 3, dtype=torch.bool))
-    with pytest.raises(ValueError, match="diagonal"):
+    with pytest.raises(ParameterError, match="diagonal"):
         loss(t(AUDIO), t(TEXT), positive_mask=torch.tensor([[False, True], [True, True]]))
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(ParameterError, match="outside"):
         InfoNCELoss(temperature=2.0)
 
 
@@ -163,7 +164,7 @@ def test_triplet_reverse_and_both_directions() -> None:
     assert reverse.item() == pytest.approx(0.4 + 0.4 - 0.2, abs=1e-6)
     both = TripletMarginLoss(direction="both")(tag, pos, neg, negative_tag=neg_tag)
     assert both.item() == pytest.approx(0.6 + 0.6, abs=1e-6)
-    with pytest.raises(ValueError, match="needs negative_tag"):
+    with pytest.raises(ParameterError, match="needs negative_tag"):
         TripletMarginLoss(direction="both")(tag, pos, neg)
 
 
@@ -176,9 +177,9 @@ def test_triplet_sgd_step_decreases_loss() -> None:
 
 
 def test_triplet_validates() -> None:
-    with pytest.raises(ValueError, match=r"negative has shape \(2, 2\)"):
+    with pytest.raises(ParameterError, match=r"negative has shape \(2, 2\)"):
         TripletMarginLoss()(t([[1, 0]]), t([[1, 0]]), torch.zeros(2, 2))
-    with pytest.raises(ValueError, match="direction"):
+    with pytest.raises(ParameterError, match="direction"):
         TripletMarginLoss(direction="up")  # type: ignore[arg-type]
 
 
@@ -286,13 +287,13 @@ def test_ranking_sgd_step_decreases_loss_and_survives_zero_distance() -> None:
 
 
 def test_ranking_validates() -> None:
-    with pytest.raises(ValueError, match="need labels"):
+    with pytest.raises(ParameterError, match="need labels"):
         BidirectionalRankingLoss(lambda3=1.0)(X, Y)
-    with pytest.raises(ValueError, match=r"labels must be a tensor of shape \(3,\)"):
+    with pytest.raises(ParameterError, match=r"labels must be a tensor of shape \(3,\)"):
         BidirectionalRankingLoss(lambda4=1.0)(X, Y, labels=torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match="top_k"):
+    with pytest.raises(ParameterError, match="top_k"):
         BidirectionalRankingLoss(top_k=0)
-    with pytest.raises(ValueError, match=r"text has shape \(2, 2\)"):
+    with pytest.raises(ParameterError, match=r"text has shape \(2, 2\)"):
         BidirectionalRankingLoss()(X, Y[:2])
 
 
@@ -345,13 +346,13 @@ def test_classification_learnable_centroids_sgd_step() -> None:
 
 
 def test_classification_validates() -> None:
-    with pytest.raises(ValueError, match="no centroids"):
+    with pytest.raises(ParameterError, match="no centroids"):
         ClassificationLoss()(A, t([[1, 0, 0], [0, 1, 1]]))
-    with pytest.raises(ValueError, match=r"multilabel targets must have shape \(2, 3\)"):
+    with pytest.raises(ParameterError, match=r"multilabel targets must have shape \(2, 3\)"):
         ClassificationLoss()(A, t([[1, 0], [0, 1]]), centroids=C)
-    with pytest.raises(ValueError, match="class indices"):
+    with pytest.raises(ParameterError, match="class indices"):
         ClassificationLoss(mode="multiclass")(A, t([[1, 0, 0], [0, 1, 1]]), centroids=C)
-    with pytest.raises(ValueError, match=r"in \[0, 3\)"):
+    with pytest.raises(ParameterError, match=r"in \[0, 3\)"):
         ClassificationLoss(mode="multiclass")(A, torch.tensor([0, 3]), centroids=C)
-    with pytest.raises(ValueError, match="dimension 3 but audio has 2"):
+    with pytest.raises(ParameterError, match="dimension 3 but audio has 2"):
         ClassificationLoss()(A, t([[1, 0, 0], [0, 1, 1]]), centroids=torch.zeros(3, 3))

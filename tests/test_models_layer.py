@@ -96,6 +96,23 @@ def test_typed_options_reject_unknown_missing_and_bad_values(tmp_path: Path) -> 
             load_model(folder)
 
 
+def test_options_built_directly_refuse_bad_values_as_parameter_errors() -> None:
+    from melodex.models.linear import LinearOptions
+    from melodex.models.toy import ToyOptions
+    from melodex.models.zero_shot import ZeroShotOptions
+
+    for build, message in (
+        (lambda: ToyOptions(bands=1), "options.bands must be 2..64, not 1"),
+        (
+            lambda: ZeroShotOptions(["MTT_musicnn"], ["rock"], space="audio"),
+            "options.space must be 'text' or 'tag'",
+        ),
+        (lambda: LinearOptions("pca", ["MTT_musicnn"], 50, 384), "options.kind must be one of"),
+    ):
+        with pytest.raises(ParameterError, match=message):
+            build()
+
+
 def test_registry_lists_architectures_and_loads_lazily() -> None:
     found = listing()
     names = {a["name"] for a in found["architectures"]}

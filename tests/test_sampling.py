@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from melodex.errors import ParameterError
 from melodex.lab.sampling import (
     NeighbourhoodBatchSampler,
     UniqueBatchSampler,
@@ -141,17 +142,17 @@ def test_weighted_sampling_flattens_the_distance_distribution() -> None:
 
 def test_triplets_validate() -> None:
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="needs item_embeddings"):
+    with pytest.raises(ParameterError, match="needs item_embeddings"):
         sample_triplets(skewed_matrix(), n_triplets=1, rng=rng, strategy="balanced_weighted")
-    with pytest.raises(ValueError, match="strategy"):
+    with pytest.raises(ParameterError, match="strategy"):
         sample_triplets(skewed_matrix(), n_triplets=1, rng=rng, strategy="hard")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="no tag has both"):
+    with pytest.raises(ParameterError, match="no tag has both"):
         sample_triplets(np.ones((3, 2)), n_triplets=1, rng=rng, strategy="random")
-    with pytest.raises(ValueError, match="0/1"):
+    with pytest.raises(ParameterError, match="0/1"):
         sample_triplets(np.full((3, 2), 2), n_triplets=1, rng=rng, strategy="random")
-    with pytest.raises(ValueError, match="numpy.random.Generator"):
+    with pytest.raises(ParameterError, match="numpy.random.Generator"):
         sample_triplets(skewed_matrix(), n_triplets=1, rng=0, strategy="random")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"tag_embeddings must have shape \(5, D\)"):
+    with pytest.raises(ParameterError, match=r"tag_embeddings must have shape \(5, D\)"):
         sample_triplets(
             skewed_matrix(),
             n_triplets=1,
@@ -171,7 +172,7 @@ def test_negative_tags_never_carried() -> None:
     assert set(tags[items == 2].tolist()) == {0, 1, 2, 3}
     again = sample_negative_tags(matrix, items, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(tags, again)
-    with pytest.raises(ValueError, match="item 0 carries every tag"):
+    with pytest.raises(ParameterError, match="item 0 carries every tag"):
         sample_negative_tags(np.ones((1, 2)), np.array([0]), rng=np.random.default_rng(0))
 
 
@@ -225,9 +226,9 @@ def test_neighbourhood_sampler_with_dataloader() -> None:
     assert len(batches) == n
     for batch in batches:
         assert all(labels[batch].tolist().count(label) >= 3 for label in labels[batch].tolist())
-    with pytest.raises(ValueError, match="no label has 2 or more items"):
+    with pytest.raises(ParameterError, match="no label has 2 or more items"):
         NeighbourhoodBatchSampler([0, 1, 2], batch_size=4, rng=np.random.default_rng(0))
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(ParameterError, match="too small"):
         NeighbourhoodBatchSampler(labels, batch_size=2, rng=np.random.default_rng(0))
 
 
@@ -275,5 +276,5 @@ def test_positive_mask_hand_checked() -> None:
     )
     assert torch.equal(mask, expected)
     assert torch.equal(positive_mask(["a", "b"]), torch.eye(2, dtype=torch.bool))
-    with pytest.raises(ValueError, match="text_keys has 1 entries but item_keys has 2"):
+    with pytest.raises(ParameterError, match="text_keys has 1 entries but item_keys has 2"):
         positive_mask(["a", "b"], ["x"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from melodex.errors import StoreError
+from melodex.errors import ParameterError, StoreError
 from melodex.library.vector_index import EXACT_FILTER_LIMIT, VectorIndex, ids_fingerprint
 
 _SYNTH_PATH = Path(__file__).resolve().parents[1] / "bench" / "synthetic.py"
@@ -101,28 +101,28 @@ def test_k_larger_than_index_and_empty_index() -> None:
 
 def test_input_validation() -> None:
     vecs = unit(10)
-    with pytest.raises(ValueError, match="got 10 vectors but 9 ids"):
+    with pytest.raises(ParameterError, match="got 10 vectors but 9 ids"):
         VectorIndex.build(vecs, np.arange(9))
-    with pytest.raises(ValueError, match="duplicates"):
+    with pytest.raises(ParameterError, match="duplicates"):
         VectorIndex.build(vecs, np.zeros(10, dtype=np.int64))
     bad = vecs.copy()
     bad[4, 2] = np.nan
-    with pytest.raises(ValueError, match=r"NaN or infinite.*row 4"):
+    with pytest.raises(ParameterError, match=r"NaN or infinite.*row 4"):
         VectorIndex.build(bad, np.arange(10))
-    with pytest.raises(ValueError, match="L2-normalised: row 0"):
+    with pytest.raises(ParameterError, match="L2-normalised: row 0"):
         VectorIndex.build(vecs * 2, np.arange(10))
-    with pytest.raises(ValueError, match="ids must be integers"):
+    with pytest.raises(ParameterError, match="ids must be integers"):
         VectorIndex.build(vecs, np.arange(10, dtype=np.float64))
-    with pytest.raises(ValueError, match="kind must be"):
+    with pytest.raises(ParameterError, match="kind must be"):
         VectorIndex.build(vecs, np.arange(10), kind="ivf")
     index = VectorIndex.build(vecs, np.arange(10))
-    with pytest.raises(ValueError, match="queries have dimension 16, the index has 32"):
+    with pytest.raises(ParameterError, match="queries have dimension 16, the index has 32"):
         index.search(unit(1, dim=16))
-    with pytest.raises(ValueError, match="queries contain NaN"):
+    with pytest.raises(ParameterError, match="queries contain NaN"):
         index.search(np.full(DIM, np.inf))
-    with pytest.raises(ValueError, match="k must be at least 1"):
+    with pytest.raises(ParameterError, match="k must be at least 1"):
         index.search(vecs[0], k=0)
-    with pytest.raises(ValueError, match="vectors have dimension 16"):
+    with pytest.raises(ParameterError, match="vectors have dimension 16"):
         index.add(unit(1, dim=16), [99])
 
 

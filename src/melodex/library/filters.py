@@ -116,3 +116,20 @@ def split_negations(query: str) -> tuple[str, list[str]]:
     terms = [m.group(1).strip("\"'") for m in _NEGATION.finditer(query)]
     rest = " ".join(_NEGATION.sub(" ", query).split())
     return rest, [t for t in terms if t.strip()]
+
+
+def check_text(text: str) -> None:
+    """Refuse a query holding bytes that are not UTF-8 (a shell passes ``$'\\xff'`` through as a
+    lone surrogate, which no text encoder can take), naming the first such byte."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        char = text[exc.start]
+        try:
+            what = f"byte 0x{char.encode('utf-8', 'surrogateescape').hex()}"
+        except UnicodeEncodeError:
+            what = f"lone surrogate U+{ord(char):04X}"
+        raise ParameterError(
+            f"search text is not valid UTF-8 ({what} at position {exc.start}); "
+            "check the terminal's encoding"
+        ) from None

@@ -29,3 +29,26 @@ class Hit:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class Description:
+    """What a track sounds like: the taggers' tags, nearest texts and nearest library tracks."""
+
+    path: str
+    tags: list[tuple[str, float]]
+    texts: list[tuple[str, float]]
+    similar: list[Hit]
+    #: the nearest texts of a named text set: text, score, item, kind (library/text_sets.py)
+    matches: list[dict[str, Any]] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "path": self.path,
+            "tags": [{"text": t, "score": s} for t, s in self.tags],
+            "texts": [{"text": t, "score": s} for t, s in self.texts],
+            "similar": [h.to_json() for h in self.similar],
+        }
+        if self.matches is not None:
+            out["matches"] = self.matches
+        return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,11 @@ import numpy as np
 from melodex.errors import MelodexError, ModelLoadError, ParameterError
 from melodex.library.backends import LibraryStore, as_location, open_existing, open_store
 from melodex.library.cold_search import refresh_snapshot
-from melodex.library.filters import TrackFilter, make_filter, split_negations
-from melodex.library.hits import Hit
+from melodex.library.filters import TrackFilter, check_text, make_filter, split_negations
+from melodex.library.hits import Description, Hit
 from melodex.library.hybrid import EXCLUDE_WEIGHT, Ranked, check_mode, rank
 from melodex.library.indexer import IndexReport, index_folder
-from melodex.library.mapping import pca_2d
+from melodex.library.mapping import TrackMap, build_track_map
 from melodex.library.search_index import exact_limit, sync_index
 from melodex.library.text_index import TextIndex
 from melodex.library.variety import CANDIDATE_FACTOR, Variety, arrange
@@ -51,58 +50,6 @@ def default_library_path() -> Path | str:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("melodex")) / "library"
-
-
-@dataclass
-class TrackMap:
-    """Every track placed in 2-D (PCA of the stored vectors), as of one store version."""
-
-    store_version: int
-    explained_variance: list[float]
-    points: list[dict[str, Any]]  # id, x, y in [0, 1], title, artist
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Description:
-    """What a track sounds like: the taggers' tags, nearest texts and nearest library tracks."""
-
-    path: str
-    tags: list[tuple[str, float]]
-    texts: list[tuple[str, float]]
-    similar: list[Hit]
-    #: the nearest texts of a named text set: text, score, item, kind (library/text_sets.py)
-    matches: list[dict[str, Any]] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out = {
-            "path": self.path,
-            "tags": [{"text": t, "score": s} for t, s in self.tags],
-            "texts": [{"text": t, "score": s} for t, s in self.texts],
-            "similar": [h.to_json() for h in self.similar],
-        }
-        if self.matches is not None:
-            out["matches"] = self.matches
-        return out
-
-
-def check_text(text: str) -> None:
-    """Refuse a query holding bytes that are not UTF-8 (a shell passes ``$'\\xff'`` through as a
-    lone surrogate, which no text encoder can take), naming the first such byte."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        char = text[exc.start]
-        try:
-            what = f"byte 0x{char.encode('utf-8', 'surrogateescape').hex()}"
-        except UnicodeEncodeError:
-            what = f"lone surrogate U+{ord(char):04X}"
-        raise ParameterError(
-            f"search text is not valid UTF-8 ({what} at position {exc.start}); "
-            "check the terminal's encoding"
-        ) from None
 
 
 class Library:
@@ -534,24 +481,7 @@ class Library:
         store = self.store_or_none()
         if store is not None:
             store.refresh()
-        version = 0 if store is None else store.version
-        if store is None or len(store) == 0:
-            return TrackMap(store_version=version, explained_variance=[0.0, 0.0], points=[])
-        ids, vectors = store.vectors()
-        rows = {r["id"]: r for r in store.rows(columns=["id", "title", "artist"])}
-        coords, explained = pca_2d(vectors)
-        points = []
-        for tid, (x, y) in zip(ids.tolist(), coords.tolist(), strict=True):
-            r = rows.get(tid, {})
-            points.append(
-                {"id": tid, "x": round(x, 5), "y": round(y, 5),
-                 "title": r.get("title"), "artist": r.get("artist")}
-            )  # fmt: skip
-        return TrackMap(
-            store_version=version,
-            explained_variance=[round(float(v), 5) for v in explained],
-            points=points,
-        )
+        return build_track_map(store)
 
     # -- helpers -------------------------------------------------------------------------------
     def _search_vector(

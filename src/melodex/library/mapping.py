@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Any
+
 import numpy as np
+
+
+@dataclass
+class TrackMap:
+    """Every track placed in 2-D (PCA of the stored vectors), as of one store version."""
+
+    store_version: int
+    explained_variance: list[float]
+    points: list[dict[str, Any]]  # id, x, y in [0, 1], title, artist
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -48,3 +63,25 @@ def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if total > 0:
         explained[:k] = var[:k] / total
     return coords.astype(np.float32), explained
+
+
+def build_track_map(store: Any) -> TrackMap:
+    """The map of a store as of its current version (``None``, or an empty store: no points)."""
+    version = 0 if store is None else store.version
+    if store is None or len(store) == 0:
+        return TrackMap(store_version=version, explained_variance=[0.0, 0.0], points=[])
+    ids, vectors = store.vectors()
+    rows = {r["id"]: r for r in store.rows(columns=["id", "title", "artist"])}
+    coords, explained = pca_2d(vectors)
+    points = []
+    for tid, (x, y) in zip(ids.tolist(), coords.tolist(), strict=True):
+        r = rows.get(tid, {})
+        points.append(
+            {"id": tid, "x": round(x, 5), "y": round(y, 5),
+             "title": r.get("title"), "artist": r.get("artist")}
+        )  # fmt: skip
+    return TrackMap(
+        store_version=version,
+        explained_variance=[round(float(v), 5) for v in explained],
+        points=points,
+    )

@@ -25,7 +25,7 @@ import numpy as np
 from melodex.audio import frame_windows, load_audio, select_windows
 from melodex.encoders.musicnn import MUSICNN_SR, WINDOW_SAMPLES
 from melodex.encoders.text import DEFAULT_TEXT_MODEL, TextEncoder
-from melodex.errors import ModelLoadError, ParameterError
+from melodex.errors import ModelLoadError, ParameterError, bad_value
 from melodex.models.base import WindowedJointModel, WindowOutputs, l2_normalize
 from melodex.models.config import ModelConfig, parse_options
 from melodex.models.folder import check_weights
@@ -211,7 +211,7 @@ class LinearOptions:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"options.kind must be one of {KINDS}, not {self.kind!r}")
+            raise bad_value("options.kind", self.kind, f"one of {KINDS}")
 
 
 class LinearProjectionModel(WindowedJointModel):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from melodex.errors import bad_value
 from melodex.models.base import WindowedJointModel, WindowOutputs, l2_normalize
 from melodex.models.config import ModelConfig, options_dict, parse_options
 from melodex.models.folder import check_weights
@@ -33,7 +34,7 @@ class ToyOptions:
 
     def __post_init__(self) -> None:
         if not 2 <= int(self.bands) <= 64:
-            raise ValueError(f"options.bands must be 2..64, not {self.bands!r}")
+            raise bad_value("options.bands", self.bands, "2..64")
 
 
 class ToyModel(WindowedJointModel):

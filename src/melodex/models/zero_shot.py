@@ -31,7 +31,7 @@ from melodex.encoders.musicnn import (
     window_log_mels,
 )
 from melodex.encoders.text import TextEncoder
-from melodex.errors import ModelLoadError
+from melodex.errors import ModelLoadError, bad_value
 from melodex.models.base import WindowedJointModel, WindowOutputs
 from melodex.models.config import ModelConfig, options_dict, parse_options
 from melodex.models.folder import check_weights
@@ -104,7 +104,7 @@ class ZeroShotOptions:
 
     def __post_init__(self) -> None:
         if self.space not in ("text", "tag"):
-            raise ValueError(f"options.space must be 'text' or 'tag', not {self.space!r}")
+            raise bad_value("options.space", self.space, "'text' or 'tag'")
 
 
 class ZeroShotTagModel(WindowedJointModel):
