@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from rich.console import Console
 from rich.segment import Segment
@@ -39,7 +40,15 @@ class SafeConsole(Console):
     """A rich console that never writes a control character it was given as text.
 
     Rich's own styles are applied after this step, so colours and tables still work; only
-    characters that arrived inside printed strings are escaped."""
+    characters that arrived inside printed strings are escaped.
+
+    Its width follows ``COLUMNS`` at each print, not at creation: rich fixes the width it finds
+    in ``COLUMNS`` when the console is made, and the CLI's consoles are made once, at import."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if kwargs.get("width") is None:
+            self._width = None  # rich's size property then reads COLUMNS (or the terminal) live
 
     def _render_buffer(self, buffer: Iterable[Segment]) -> str:
         safe = (
