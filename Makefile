@@ -8,8 +8,8 @@ setup:
 demo: setup
 	.venv/bin/melodex demo
 
-# Everything but the `slow` tests (CI runs this): about 16 min on 2 cores (one process: its order
-# is the one CI has always run; `-n 2` measured 14 min instead of 16).
+# Everything but the `slow` tests (CI runs this): about 14 min on 2 cores (one process: its order
+# is the one CI has always run; under `-n 2` it took as long).
 test: setup
 	.venv/bin/python -m pytest -q
 
