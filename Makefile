@@ -14,7 +14,7 @@ test: setup
 	.venv/bin/python -m pytest -q
 
 # The fast tier for your own loop: no real model, Ray, Chroma, browser or training, on both
-# cores (about 1.5 min on 2 cores, of which ~25 s is importing torch, LanceDB and the rest).
+# cores (70-95 s on 2 cores, of which ~20 s is importing torch, LanceDB and the rest).
 test-fast: setup
 	.venv/bin/python -m pytest -q -x --fast -n 2
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from melodex.library.backends import LibraryStore
 
 
 @dataclass
@@ -65,7 +68,7 @@ def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coords.astype(np.float32), explained
 
 
-def build_track_map(store: Any) -> TrackMap:
+def build_track_map(store: LibraryStore | None) -> TrackMap:
     """The map of a store as of its current version (``None``, or an empty store: no points)."""
     version = 0 if store is None else store.version
     if store is None or len(store) == 0:
