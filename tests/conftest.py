@@ -41,6 +41,7 @@ HEAVY_FIXTURES = {"base_model", "chroma_server", "cluster", "browser", "server"}
 #: Modules whose every test is heavy: ``--fast`` skips importing them (lightning, ray, ...).
 HEAVY_MODULES = {
     "test_train.py",
+    "test_train_descriptors.py",
     "test_ddp.py",
     "test_report.py",
     "test_fit_baseline.py",

@@ -30,6 +30,14 @@ class ModelLoadError(MelodexError):
     """A model folder is missing, malformed, or does not match its config."""
 
 
+class DatasetFormatError(MelodexError):
+    """A dataset file is missing, or a row of it is malformed; names the file and the line.
+
+    Defined here (re-exported by ``melodex.data.files``) so the foundations that read release
+    files standing in for audio (AcousticBrainz documents) raise the same error as the loaders.
+    """
+
+
 class StoreError(MelodexError):
     """The library store is unreadable, locked, or was made by another model."""
 

@@ -27,6 +27,8 @@ learning README, so the others follow the authors' published code:
 - ``"musicnn"``: musicnn's own front-end (``melodex.encoders.musicnn.window_log_mels``), 16 kHz,
   3 s windows -> (B, 187, 96).
 - ``"handcrafted"``: the two-branch seed's MFCC, spectral roll-off and zero-crossing rate.
+- ``"acousticbrainz"``: no waveform at all: the same kinds of statistics read from an
+  AcousticBrainz low-level JSON document (MARD's audio side), :class:`DescriptorFrontend`.
 """
 
 from __future__ import annotations
@@ -34,17 +36,20 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from melodex.audio import acousticbrainz
 from melodex.encoders import musicnn
 from melodex.errors import ParameterError
 
 __all__ = [
     "FRONTENDS",
+    "DescriptorFrontend",
     "Frontend",
     "HandcraftedFrontend",
     "LogMelFrontend",
@@ -293,9 +298,65 @@ class HandcraftedFrontend(_FrontendBase):
         return torch.from_numpy(feats.astype(np.float32))
 
 
-Frontend = LogMelFrontend | MusicnnFrontend | HandcraftedFrontend
+@dataclass(frozen=True)
+class DescriptorFrontend(_FrontendBase):
+    """AcousticBrainz low-level descriptors read from a JSON document instead of decoded audio.
+
+    The two-branch seed's audio branch reads AcousticBrainz documents (MARD's audio side), not
+    waveforms. :meth:`read` turns one document into a ``(1, feature_dim)`` array: one "window"
+    of `melodex.audio.acousticbrainz.DESCRIPTOR_DIM` (369) raw values, standardised later by
+    the encoder with training-split statistics (``handcrafted_mlp`` stores them). Callers that
+    see ``reads_files`` pass a file path to :meth:`read`; calling the front-end on waveforms is
+    an error. ``sample_rate`` is the AcousticBrainz analysis rate and ``window_samples`` one
+    second: both only fill a model config, nothing is decoded.
+    """
+
+    kind: ClassVar[str] = "acousticbrainz"
+    reads_files: ClassVar[bool] = True
+    feature_set: str = acousticbrainz.FEATURE_SET
+    sample_rate: int = 44100
+    window_samples: int = 44100
+
+    def __post_init__(self) -> None:
+        if self.feature_set != acousticbrainz.FEATURE_SET:
+            raise ParameterError(
+                f"DescriptorFrontend: unknown feature_set {self.feature_set!r}; "
+                f"known: {acousticbrainz.FEATURE_SET!r}"
+            )
+
+    @property
+    def feature_dim(self) -> int:
+        return acousticbrainz.DESCRIPTOR_DIM
+
+    @property
+    def output_shape(self) -> tuple[int]:
+        return (self.feature_dim,)
+
+    def feature_names(self) -> list[str]:
+        return list(acousticbrainz.DESCRIPTOR_NAMES)
+
+    def read_document(self, path: str | Path) -> tuple[np.ndarray, float | None]:
+        """``((1, feature_dim) float32 features, the track's length in seconds or None)``;
+        a missing or malformed file is a `DatasetFormatError` naming it."""
+        doc = acousticbrainz.read_lowlevel(path)
+        vector = acousticbrainz.descriptor_vector(doc, where=str(path))
+        return vector[None, :], acousticbrainz.descriptor_duration(doc)
+
+    def read(self, path: str | Path) -> np.ndarray:
+        """The ``(1, feature_dim)`` float32 features of one document."""
+        return self.read_document(path)[0]
+
+    def __call__(self, waveforms: Tensor) -> Tensor:
+        raise ParameterError(
+            "the acousticbrainz front-end reads AcousticBrainz JSON documents, not waveforms: "
+            "give the model the document's path (embed_file), not decoded audio"
+        )
+
+
+Frontend = LogMelFrontend | MusicnnFrontend | HandcraftedFrontend | DescriptorFrontend
 _KINDS: dict[str, type[Any]] = {
-    cls.kind: cls for cls in (LogMelFrontend, MusicnnFrontend, HandcraftedFrontend)
+    cls.kind: cls
+    for cls in (LogMelFrontend, MusicnnFrontend, HandcraftedFrontend, DescriptorFrontend)
 }
 
 FRONTENDS: dict[str, Frontend] = {
@@ -316,6 +377,7 @@ FRONTENDS: dict[str, Frontend] = {
     ),
     "musicnn": MusicnnFrontend(),
     "handcrafted": HandcraftedFrontend(),
+    "acousticbrainz": DescriptorFrontend(),
 }
 
 

@@ -24,6 +24,11 @@ from melodex.cli.output import print_metric_tables
 def _print_train_result(result: Any) -> None:
     if result.resumed_from:
         out.print(f"resumed from {shown(result.resumed_from)}")
+    skipped = getattr(result, "skipped", [])
+    if skipped:  # unreadable items left out (data.on_unreadable): say so, name a few
+        err.print(f"skipped {len(skipped)} unreadable item(s) (listed in skipped.json):")
+        for entry in skipped[:5]:
+            err.print(f"  {entry['error']}", markup=False, highlight=False)
     for split, metrics in result.metrics.items():
         values = ", ".join(
             f"{k} {metrics[k]:.3f}" for k in ("R@1", "R@5", "R@10", "median_rank") if k in metrics

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from melodex.errors import MelodexError
+from melodex.errors import DatasetFormatError
 
 __all__ = [
     "DatasetFormatError",
@@ -26,10 +26,6 @@ __all__ = [
     "read_text",
     "text_lines",
 ]
-
-
-class DatasetFormatError(MelodexError):
-    """A dataset file is missing, or a row of it is malformed; names the file and the line."""
 
 
 def bad_row(path: Path, line: int | None, problem: str) -> DatasetFormatError:

@@ -14,7 +14,8 @@ Registry (``AUDIO_ENCODERS``):
 - ``short_chunk_cnn``: Won et al. 2020 (tag-based metric learning seed), log-mel 22.05 kHz.
 - ``resnet_attention``: TTMR++'s modified ResNet with attention pooling, compact by default.
 - ``tagging_transformer``: music tagging transformer (TTMR; WikiMuTe's audio encoder).
-- ``handcrafted_mlp``: the two-branch seed's audio branch on MFCC / roll-off / ZCR statistics.
+- ``handcrafted_mlp``: the two-branch seed's audio branch on MFCC / roll-off / ZCR statistics
+  (computed from audio, or read from AcousticBrainz documents with ``frontend: acousticbrainz``).
 - ``musicnn_backbone``: the packaged pretrained musicnn, frozen or fine-tuned.
 
 :class:`ProjectionHead` maps either modality's features to the joint space and L2-normalises.
@@ -41,7 +42,7 @@ from melodex.encoders.audio_cnn import (
 )
 from melodex.encoders.musicnn import MusicnnTagger, available_taggers
 from melodex.errors import ModelLoadError, ParameterError
-from melodex.frontends import HandcraftedFrontend, MusicnnFrontend
+from melodex.frontends import DescriptorFrontend, HandcraftedFrontend, MusicnnFrontend
 
 __all__ = [
     "AUDIO_ENCODERS",
@@ -73,8 +74,12 @@ class HandcraftedMLPConfig(EncoderConfig):
     The two-branch seed: "a two layer fully-connected network ... separated by a ReLU activation"
     with "the fully connected dimension layer ... 256" and "final embedding dimension ... 128",
     and, from its model [15], "batch normalization after the last linear layer". It names no
-    dropout; ``dropout`` (after the ReLU) defaults to 0. Expects standardised features (the
-    trainer's job, see :class:`melodex.frontends.HandcraftedFrontend`).
+    dropout; ``dropout`` (after the ReLU) defaults to 0. Standardises its input with statistics
+    the trainer fits on the training split (see :class:`melodex.frontends.HandcraftedFrontend`).
+
+    ``frontend``: ``"handcrafted"`` (statistics computed from decoded audio, 30 values) or
+    ``"acousticbrainz"`` (the seed's own input: 369 values read from an AcousticBrainz low-level
+    document, :class:`melodex.frontends.DescriptorFrontend`).
     """
 
     frontend: str | dict[str, Any] = "handcrafted"
@@ -91,9 +96,10 @@ class HandcraftedMLP(AudioEncoder):
         super().__init__()
         config = config or HandcraftedMLPConfig()
         self._init_common(config, config.out_dim)
-        if not isinstance(self.frontend, HandcraftedFrontend):
+        if not isinstance(self.frontend, HandcraftedFrontend | DescriptorFrontend):
             raise ParameterError(
-                f"handcrafted_mlp needs a handcrafted front-end, got {config.frontend!r}"
+                "handcrafted_mlp needs the handcrafted or acousticbrainz front-end, "
+                f"got {config.frontend!r}"
             )
         self.in_dim = self.frontend.feature_dim
         self.net = nn.Sequential(

@@ -24,6 +24,10 @@ class DataConfig:
     cache_dir: str = ".cache/melodex-features"
     max_windows: int | None = 8  # windows cached per track (spread evenly)
     limit: int | None = None  # use only the first N items of each split (smoke tests)
+    # an item whose audio (or descriptor file) cannot be read: "stop" the run listing every
+    # failure, or "skip" it and report it (skipped.json); "auto": skip for descriptor inputs
+    # (a crawl of AcousticBrainz documents has gaps), stop for audio
+    on_unreadable: str = "auto"
 
 
 @dataclass
@@ -124,6 +128,8 @@ def config_from_dict(data: dict[str, Any], *, source: str = "<config>") -> Train
     config = _build(TrainConfig, {**top, **sections}, source)
     if config.data.text_mode not in ("tag", "sentence", "stochastic"):
         raise MelodexError(f"{source}: data.text_mode must be tag, sentence or stochastic")
+    if config.data.on_unreadable not in ("auto", "stop", "skip"):
+        raise MelodexError(f"{source}: data.on_unreadable must be auto, stop or skip")
     if config.objective.loss not in ("infonce", "triplet", "ranking", "classification"):
         raise MelodexError(
             f"{source}: objective.loss must be infonce, triplet, ranking or classification"

@@ -3,11 +3,16 @@
 Audio is decoded and passed through the front-end once (and through the audio encoder too when
 it is frozen, so head-only training reads backbone outputs), cached by content hash
 (:mod:`melodex.data.features`), then packed per split into one memory-mapped array.
+
+A front-end that reads files (``reads_files``: the AcousticBrainz descriptor front-end) is given
+each item's file instead of decoded audio; the items must then be descriptor documents
+(``extra.audio_features`` names the feature set, or the path is a ``.json``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +22,7 @@ import numpy as np
 import torch
 
 from melodex.audio import frame_windows, load_audio, select_windows
+from melodex.audio.acousticbrainz import FEATURE_SET
 from melodex.data.features import FeatureCache, PackedFeatures, content_hash
 from melodex.data.manifest import read_manifest
 from melodex.encoders.audio import audio_encoder_spec
@@ -24,6 +30,8 @@ from melodex.errors import MelodexError
 from melodex.lab.config import TrainConfig
 from melodex.models.dual import DualEncoder
 from melodex.progress import ProgressFn
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,14 +81,44 @@ def feature_key(net: DualEncoder, max_windows: int | None) -> str:
     return key
 
 
+def reads_files(net: DualEncoder) -> bool:
+    """Whether the network's front-end reads a file per item (descriptors), not decoded audio."""
+    return bool(getattr(net.frontend, "reads_files", False))
+
+
+def is_descriptor_item(item: dict[str, Any], path: str | Path) -> bool:
+    """An item whose audio side is an AcousticBrainz document (or any ``.json`` path)."""
+    kind = (item.get("extra") or {}).get("audio_features")
+    return kind == FEATURE_SET or Path(path).suffix.lower() == ".json"
+
+
 def make_extractor(
     net: DualEncoder, max_windows: int | None, items_by_path: dict[str, dict]
 ) -> Callable[[Path], np.ndarray]:
     frontend = net.frontend
     frozen = audio_is_frozen(net)
+    files = reads_files(net)
 
     def extract(path: Path) -> np.ndarray:
         item = items_by_path.get(str(path), {})  # segment bounds, if the manifest gives them
+        descriptor = is_descriptor_item(item, path)
+        if files:
+            if not descriptor:
+                raise MelodexError(
+                    f"{path}: this model reads AcousticBrainz descriptor documents (.json, "
+                    f"extra.audio_features={FEATURE_SET!r}), and this item is audio"
+                )
+            x = torch.from_numpy(frontend.read(path))
+            if frozen:
+                with torch.inference_mode():
+                    x = net.audio_encoder(x)
+            return x.numpy()
+        if descriptor:
+            raise MelodexError(
+                f"{path}: an AcousticBrainz descriptor document, and this model decodes audio; "
+                "train on descriptors with an acousticbrainz front-end "
+                "(configs/two-branch-descriptors.yaml)"
+            )
         start, end = item.get("start"), item.get("end")
         y = load_audio(
             path,
@@ -105,14 +143,19 @@ def prepare_splits(
     *,
     splits: tuple[str, ...] = ("train", "valid", "test"),
     progress: ProgressFn | None = None,
+    skipped: list[dict[str, str]] | None = None,
 ) -> dict[str, SplitData]:
     """Read the manifest, cache features of every item, pack them per split.
 
-    Items whose audio fails to decode are not silently dropped: the run stops with every
-    failure listed (fix or remove those rows from the manifest).
+    Items whose audio fails to decode are not silently dropped: with ``data.on_unreadable``
+    ``"stop"`` (``"auto"`` for audio) the run stops with every failure listed (fix or remove
+    those rows from the manifest); with ``"skip"`` (``"auto"`` for descriptor documents) they
+    are left out, logged, and appended to ``skipped`` (``{"id", "file", "error"}`` each).
     """
     manifest = Path(config.data.manifest)
-    items = read_manifest(manifest)
+    policy = config.data.on_unreadable
+    skip = policy == "skip" or (policy == "auto" and reads_files(net))
+    items = read_manifest(manifest, check_audio=not skip)  # a missing file: one failure
     root = manifest.parent
     by_split: dict[str, list[dict]] = {s: [] for s in splits}
     for item in items:
@@ -127,10 +170,13 @@ def prepare_splits(
     paths = [str((root / it["audio"]).resolve()) for it in all_items]
     extract = make_extractor(net, config.data.max_windows, dict(zip(paths, all_items, strict=True)))
     failures: list[str] = []
+    failed: dict[str, dict[str, str]] = {}
     digest_of: dict[str, str] = {}
     file_digests: dict[str, str] = {}
     for n, (path, item) in enumerate(zip(paths, all_items, strict=True), start=1):
         try:
+            if not Path(path).is_file():
+                raise MelodexError(f"{path}: file not found")
             if path not in file_digests:
                 file_digests[path] = content_hash(path)
             # one file may hold several items (start/end): each segment is its own entry
@@ -138,16 +184,27 @@ def prepare_splits(
             cache.get(path, extract, digest=digest)
             digest_of[item["id"]] = digest
         except (MelodexError, OSError) as exc:
-            failures.append(f"{path}: {exc}")
+            message = str(exc) if path in str(exc) else f"{path}: {exc}"
+            failures.append(message)
+            failed[item["id"]] = {"id": item["id"], "file": path, "error": message}
         if progress is not None:
             progress(n, len(paths), path)
-    if failures:
+    if failures and not skip:
         raise MelodexError(
             f"{len(failures)} item(s) of {manifest} could not be read:\n" + "\n".join(failures)
         )
+    for message in failures:
+        log.warning("skipped (unreadable): %s", message)
+    if skipped is not None:
+        skipped.extend(failed.values())
+    if failed and not [it for it in by_split["train"] if it["id"] not in failed]:
+        raise MelodexError(
+            f"{manifest}: no readable item in the train split; {len(failures)} failure(s):\n"
+            + "\n".join(failures)
+        )
     out = {}
     for split in splits:
-        chosen = by_split[split]
+        chosen = [it for it in by_split[split] if it["id"] not in failed]
         if not chosen:
             continue
         ds = [digest_of[it["id"]] for it in chosen]

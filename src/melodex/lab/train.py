@@ -4,6 +4,8 @@
 steps and at each epoch end: a killed run resumes from it), CSV and TensorBoard logs, ``model/``
 (the network that did best on the valid split, loadable by ``melodex.load_model`` and
 ``melodex index --model``) and ``metrics.json`` (valid and test caption->track retrieval).
+Items left out because their file could not be read (``data.on_unreadable``) are listed in
+``skipped.json`` and in ``TrainResult.skipped``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import copy
 import json
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ class TrainResult:
     metrics: dict[str, dict[str, float]]
     resumed_from: Path | None
     is_global_zero: bool = True  # False in the other ranks' processes (strategy "ddp")
+    skipped: list[dict[str, str]] = field(default_factory=list)  # unreadable items left out
 
 
 def _training_texts(config: TrainConfig) -> list[str]:
@@ -222,7 +225,13 @@ def train(
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     L.seed_everything(config.seed, workers=True, verbose=False)
     net = build_network(config)
-    splits = prepare_splits(config, net, progress=progress)
+    skipped: list[dict[str, str]] = []
+    splits = prepare_splits(config, net, progress=progress, skipped=skipped)
+    skipped_file = run_dir / "skipped.json"
+    if skipped:
+        skipped_file.write_text(json.dumps(skipped, indent=2) + "\n")
+    else:
+        skipped_file.unlink(missing_ok=True)  # a rerun that read everything
     fit_scaling = getattr(net.audio_encoder, "fit_standardisation", None)
     if fit_scaling is not None and not config.model.init_from:
         fit_scaling(splits["train"].features.data)  # training split only; saved with the model
@@ -270,6 +279,8 @@ def train(
             ckpt_path=str(resumed) if resumed else None,
         )
     if not trainer.is_global_zero:  # strategy "ddp": this process is another rank
-        return TrainResult(run_dir / "model", {}, resumed, is_global_zero=False)
+        return TrainResult(run_dir / "model", {}, resumed, is_global_zero=False, skipped=skipped)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    return TrainResult(model_dir=run_dir / "model", metrics=metrics, resumed_from=resumed)
+    return TrainResult(
+        model_dir=run_dir / "model", metrics=metrics, resumed_from=resumed, skipped=skipped
+    )

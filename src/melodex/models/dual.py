@@ -6,12 +6,17 @@ the library exactly like the zero-shot default: ``encode_text``, ``embed_wavefor
 
 Pretrained parts that stay frozen (a packaged sentence-transformer, the packaged musicnn) are not
 copied into the weights file: they are rebuilt from their package, and the config names them.
+
+A network whose front-end reads files (AcousticBrainz descriptors, the two-branch seed's audio
+input) embeds a document, not a waveform: ``embed_file`` and ``encode_audio`` take the JSON's
+path, and a waveform is refused with a `ParameterError`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,9 +31,10 @@ from melodex.encoders.audio import (
     audio_encoder_spec,
 )
 from melodex.encoders.text_trainable import build_text_encoder, encoder_config_dict
-from melodex.errors import ModelLoadError
+from melodex.errors import ModelLoadError, ParameterError
 from melodex.models.base import WindowedJointModel, WindowOutputs
-from melodex.models.config import ModelConfig, options_dict, parse_options
+from melodex.models.config import AudioEmbedding, ModelConfig, options_dict, parse_options
+from melodex.models.protocol import AudioInput
 
 ARCHITECTURE = "dual-encoder"
 
@@ -184,6 +190,59 @@ class DualEncoderModel(WindowedJointModel):
                 self.encode_text(self._tags) if self._tags else np.zeros((0, self.dim), np.float32)
             )
         return self._tag_vectors
+
+    @property
+    def reads_files(self) -> bool:
+        """True when the audio side is a descriptor document, not decoded audio."""
+        return bool(getattr(self.net.frontend, "reads_files", False))
+
+    def _no_waveforms(self) -> ParameterError:
+        return ParameterError(
+            f"model {self.config.name!r} reads AcousticBrainz descriptor documents, not "
+            "waveforms: give embed_file / encode_audio the .json file's path"
+        )
+
+    @torch.inference_mode()
+    def embed_descriptor(self, path: str | Path) -> AudioEmbedding:
+        """One AcousticBrainz document -> its embedding (one "window": the whole track).
+
+        The same computation as the trainer's evaluation: the encoder (standardising with the
+        stored training statistics), the head's raw output, L2-normalised. A missing or
+        malformed file is a `DatasetFormatError` naming it."""
+        feats, length = self.net.frontend.read_document(path)
+        raw = self.net.audio_head.net(self.net.audio_features(torch.from_numpy(feats)))
+        n_samples = round((length or 0.0) * self.sample_rate)
+        return self.pool(WindowOutputs(raw=raw.numpy()), np.zeros(1, np.int64), n_samples)
+
+    def embed_file(
+        self, path: str | Path, *, max_windows: int | None | str = "config"
+    ) -> AudioEmbedding:
+        """Decode a file and embed it (a descriptor model reads the JSON document instead)."""
+        if self.reads_files:
+            self._window_limit(max_windows)  # still check the argument
+            return self.embed_descriptor(path)
+        return super().embed_file(path, max_windows=max_windows)
+
+    def embed_waveform(
+        self, y: np.ndarray, *, max_windows: int | None | str = "config"
+    ) -> AudioEmbedding:
+        if self.reads_files:
+            raise self._no_waveforms()
+        return super().embed_waveform(y, max_windows=max_windows)
+
+    def encode_audio(
+        self, audio: AudioInput, *, batch_size: int = 8, max_windows: int | None | str = "config"
+    ) -> np.ndarray:
+        if not self.reads_files:
+            return super().encode_audio(audio, batch_size=batch_size, max_windows=max_windows)
+        single = isinstance(audio, str | Path | np.ndarray)
+        items = [audio] if single else list(audio)
+        if any(not isinstance(item, str | Path) for item in items):
+            raise self._no_waveforms()
+        out = np.zeros((len(items), self.dim), np.float32)
+        for i, item in enumerate(items):
+            out[i] = self.embed_file(item, max_windows=max_windows).vector
+        return out[0] if single else out
 
     @torch.inference_mode()
     def window_outputs(self, windows: np.ndarray) -> WindowOutputs:
