@@ -4,7 +4,8 @@ scripts/record_ms_clap_reference.py, as the package pins numpy<2 and transformer
 The test rebuilds the recorded random-weight 2023 checkpoint (HTSAT-tiny, a one-layer GPT-2)
 from the fixture's key names and shapes, with the package's mel bank, saves it in the release
 format (``{'model': state_dict}``), loads it through ``ms-clap:<file>`` and compares embeddings
-to 1e-5.
+to 1e-5. The 2022 network (Cnn14 + a one-layer BERT) is checked the same way, marked heavy:
+Cnn14's size is fixed at ~80M parameters.
 """
 
 from __future__ import annotations
@@ -105,3 +106,23 @@ def test_a_release_name_offline_says_what_to_get(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("HF_HUB_CACHE", "/nonexistent-melodex-test-cache")
     with pytest.raises(ModelLoadError, match="CLAP_weights_2023.pth is not in the hub cache"):
         load_model("ms-clap:2023")
+
+
+@pytest.mark.heavy  # Cnn14 is fixed at ~80M parameters: a 320 MB random checkpoint
+def test_2022_cnn14_bert_equals_the_package(tmp_path: Path) -> None:
+    rec = recorder()
+    with np.load(rec.FIXTURE_2022) as data:
+        ref = dict(data)
+    shapes = json.loads(str(ref["shapes"]))
+    state = {k: torch.from_numpy(rec.fixture_tensor(k, tuple(s))) for k, s in shapes.items()}
+    state[rec.MEL_KEY_2022] = torch.from_numpy(ref["mel_bank"])
+    torch.save({"model": state}, tmp_path / "CLAP_weights_2022_random.pth")
+    del state
+    rec.bert_tokenizer(str(ref["vocab_txt"]), tmp_path / "bert-base-uncased")
+    model = load_model(f"ms-clap:{tmp_path / 'CLAP_weights_2022_random.pth'}")
+    assert model.window_samples == 5 * 44100 and model.config.options["release"] == "2022"
+    np.testing.assert_allclose(
+        model.encode_text(rec.TEXTS, normalize=False), ref["text_embed"], atol=ATOL
+    )
+    windows = np.stack([model.select(y, "config")[0][0] for y in rec.make_audio(5.0)])
+    np.testing.assert_allclose(model.project_windows(windows), ref["audio_embed"], atol=ATOL)

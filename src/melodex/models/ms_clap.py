@@ -32,8 +32,8 @@ Preprocessing as ``CLAPWrapper`` does it, with one rule made deterministic:
 
 Tokenizer files are not in the checkpoint: put the ``gpt2`` (2023) or ``bert-base-uncased``
 (2022) tokenizer files in a folder of that name beside the checkpoint, or let transformers'
-cache provide them when online. ``tests/test_ms_clap_parity.py`` checks the 2023 port against
-the package's own inference, recorded in a side environment.
+cache provide them when online. ``tests/test_ms_clap_parity.py`` checks both releases' ports
+against the package's own inference, recorded in a side environment.
 """
 
 from __future__ import annotations
