@@ -86,22 +86,27 @@ def convert_state_dict(state: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def infer_config(state: dict[str, Any]) -> Any:
-    """A ClapConfig matching the converted tensors' shapes."""
-    from transformers import ClapAudioConfig, ClapConfig, ClapTextConfig
+def count_indices(state: dict[str, Any], pattern: str) -> int:
+    """How many distinct values the one group of ``pattern`` takes over the keys."""
+    return len({m.group(1) for k in state if (m := re.match(pattern, k))})
 
-    def count(pattern: str) -> int:
-        return len({m.group(1) for k in state if (m := re.match(pattern, k))})
 
-    enc = "audio_model.audio_encoder."
-    n_layers = count(re.escape(enc) + r"layers\.(\d+)\.")
-    depths = [count(re.escape(f"{enc}layers.{i}.") + r"blocks\.(\d+)\.") for i in range(n_layers)]
+def infer_audio_config(state: dict[str, Any], enc: str = "audio_model.audio_encoder.") -> Any:
+    """A ClapAudioConfig matching the converted HTSAT tensors under ``enc`` (also used by
+    :mod:`~melodex.models.ms_clap`, whose HTSAT is the same network)."""
+    from transformers import ClapAudioConfig
+
+    n_layers = count_indices(state, re.escape(enc) + r"layers\.(\d+)\.")
+    depths = [
+        count_indices(state, re.escape(f"{enc}layers.{i}.") + r"blocks\.(\d+)\.")
+        for i in range(n_layers)
+    ]
     heads = [
         int(state[f"{enc}layers.{i}.blocks.0.attention.self.relative_position_bias_table"].shape[1])
         for i in range(n_layers)
     ]
     fusion = any(".fusion_model." in k for k in state)
-    audio = ClapAudioConfig(
+    return ClapAudioConfig(
         patch_embeds_hidden_size=int(state[f"{enc}patch_embed.proj.weight"].shape[0]),
         hidden_size=int(state[f"{enc}norm.weight"].shape[0]),
         depths=depths,
@@ -110,6 +115,16 @@ def infer_config(state: dict[str, Any]) -> Any:
         enable_fusion=fusion,
         fusion_type="aff_2d" if fusion else None,
     )
+
+
+def infer_config(state: dict[str, Any]) -> Any:
+    """A ClapConfig matching the converted tensors' shapes."""
+    from transformers import ClapConfig, ClapTextConfig
+
+    def count(pattern: str) -> int:
+        return count_indices(state, pattern)
+
+    audio = infer_audio_config(state)
     words = state["text_model.embeddings.word_embeddings.weight"]
     hidden = int(words.shape[1])
     text = ClapTextConfig(
@@ -138,11 +153,24 @@ class LogMel:
     """The unfused HTSAT front end as the package computes it (torchlibrosa): a float32
     convolution with the Hann-windowed DFT basis (reflect padding), power, a Slaney mel bank
     (50-14000 Hz) and ``10 log10(max(x, 1e-10))``. transformers' float64 numpy front end
-    differs from it by up to 4e-4 dB (measured on the parity test's clip); this one by 4e-6."""
+    differs from it by up to 4e-4 dB (measured on the parity test's clip); this one by 4e-6.
 
-    def __init__(self, sample_rate: int) -> None:
+    ``hop``, ``fmin``, ``fmax`` and a ready ``mel_bank`` (513, n_mels) serve other releases
+    built on torchlibrosa (MS-CLAP keeps its bank in the checkpoint)."""
+
+    def __init__(
+        self,
+        sample_rate: int,
+        *,
+        hop: int = HOP,
+        fmin: float = 50.0,
+        fmax: float = 14000.0,
+        mel_bank: Any = None,
+    ) -> None:
         import torch
         from transformers.audio_utils import mel_filter_bank
+
+        self.hop = int(hop)
 
         # periodic Hann, as librosa's get_window("hann", fftbins=True)
         window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)
@@ -151,16 +179,17 @@ class LogMel:
         dft = np.exp(-2j * np.pi * k * n / N_FFT) * window[None, :]
         self.real = torch.from_numpy(np.real(dft)[:, None, :].astype(np.float32))
         self.imag = torch.from_numpy(np.imag(dft)[:, None, :].astype(np.float32))
-        bank = mel_filter_bank(
-            num_frequency_bins=N_FFT // 2 + 1,
-            num_mel_filters=N_MELS,
-            min_frequency=50.0,
-            max_frequency=14000.0,
-            sampling_rate=sample_rate,
-            norm="slaney",
-            mel_scale="slaney",
-        )
-        self.mel = torch.from_numpy(bank.astype(np.float32))  # (513, 64)
+        if mel_bank is None:
+            mel_bank = mel_filter_bank(
+                num_frequency_bins=N_FFT // 2 + 1,
+                num_mel_filters=N_MELS,
+                min_frequency=float(fmin),
+                max_frequency=float(fmax),
+                sampling_rate=sample_rate,
+                norm="slaney",
+                mel_scale="slaney",
+            )
+        self.mel = torch.from_numpy(np.asarray(mel_bank, np.float32))  # (513, 64)
 
     def __call__(self, windows: np.ndarray) -> Any:
         """(W, samples) float32 -> (W, 1, frames, 64) log-mel features."""
@@ -169,8 +198,8 @@ class LogMel:
 
         x = torch.from_numpy(np.ascontiguousarray(windows, np.float32))[:, None, :]
         x = F.pad(x, (N_FFT // 2, N_FFT // 2), mode="reflect")
-        real = F.conv1d(x, self.real, stride=HOP)
-        imag = F.conv1d(x, self.imag, stride=HOP)
+        real = F.conv1d(x, self.real, stride=self.hop)
+        imag = F.conv1d(x, self.imag, stride=self.hop)
         power = (real**2 + imag**2).transpose(1, 2)  # (W, frames, 513)
         mel = torch.matmul(power, self.mel)
         return (10.0 * torch.log10(torch.clamp(mel, min=1e-10)))[:, None]

@@ -147,14 +147,19 @@ FAMILIES: dict[str, Family] = {
         Family(
             "ms-clap",
             "melodex.models.ms_clap:load",
-            "Microsoft CLAP (2022: CNN14 + BERT; 2023: HTSAT + GPT-2); adapter not written yet",
+            "Microsoft CLAP releases (2023: HTSAT + GPT-2; 2022: Cnn14 + BERT), msclap's model "
+            "code ported, read with torch.load(weights_only=True)",
             "2022|2023|CHECKPOINT.pth",
-            "MIT (microsoft/msclap)",
-            "CLAP_weights_2022.pth or CLAP_weights_2023.pth from huggingface.co/microsoft/msclap",
+            "MS-PL (the microsoft/msclap weights' model card); msclap's code is MIT",
+            "CLAP_weights_2023.pth or CLAP_weights_2022.pth from huggingface.co/microsoft/msclap "
+            "(or its Zenodo record), plus the gpt2 (2023) or bert-base-uncased (2022) tokenizer "
+            "files in a folder `gpt2/` or `bert-base-uncased/` beside it",
             dim=1024,
             sample_rate=44100,
-            window="2022: 5 s windows; 2023: 7 s windows; mean-pooled",
-            parameters="2022 ~196M, 2023 ~160M",
+            window="2023: 7 s windows, 2022: 5 s windows (hop one window, a tail of half a "
+            "window or more zero-padded); a shorter clip repeated whole and cut, as msclap "
+            "does; mean of the normalised window vectors",
+            parameters="2023 ~157M (HTSAT-tiny + GPT-2 124M), 2022 ~196M (Cnn14 + BERT-base)",
         ),
         Family(
             "muq-mulan",
