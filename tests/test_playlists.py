@@ -134,7 +134,18 @@ def test_http_playlist_path_duplicates(tagged) -> None:
     ).json()
     assert [e["path"] for e in (walk[0], walk[-1])] == ["kyrie.flac", "reel.flac"]
     assert len(walk) == 4
+    walk_m3u = client.get(
+        "/api/path.m3u", params={"from": ids["kyrie"], "to": ids["reel"], "steps": 2}
+    )
+    assert (
+        walk_m3u.status_code == 200
+        and "melodex-path.m3u" in walk_m3u.headers["content-disposition"]
+    )
+    urls = [x for x in walk_m3u.text.splitlines() if not x.startswith("#")]
+    assert urls == [f"http://localhost/api/tracks/{e['id']}/audio" for e in walk]  # in order
+    assert walk_m3u.text.count("#EXTINF:") == 4 and "Drowsy Maggie" in walk_m3u.text
     assert client.get("/api/path", params={"from": 1, "to": ids["reel"]}).status_code == 404
+    assert client.get("/api/path.m3u", params={"from": 1, "to": ids["reel"]}).status_code == 404
     same = client.get("/api/path", params={"from": ids["reel"], "to": ids["reel"]})
     assert same.status_code == 422
     assert client.get("/api/duplicates").json() == []
