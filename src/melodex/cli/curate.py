@@ -22,9 +22,13 @@ from melodex.cli.common import (
 from melodex.cli.filters import (
     AlbumOption,
     ArtistOption,
+    BpmOption,
     DurationOption,
+    ExcludeOption,
     FolderOption,
     GenreOption,
+    KeyOption,
+    ModeOption,
     YearOption,
     metadata,
 )
@@ -108,33 +112,36 @@ def playlist(
     m3u: M3uOption = None,
     xspf: XspfOption = None,
     spacing: SpacingOption = 0,
+    bpm: BpmOption = None,
+    key: KeyOption = None,
     artist: ArtistOption = None,
     album: AlbumOption = None,
     genre: GenreOption = None,
     year: YearOption = None,
     folder: FolderOption = None,
     duration: DurationOption = None,
+    exclude: ExcludeOption = None,
+    mode: ModeOption = "hybrid",
     db: DbOption = None,
     model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """A playlist of about --length: tracks matching a text, or like seed tracks."""
+    """A playlist of about --length: tracks matching a text, or like seed tracks.
+
+    The filters and --exclude of `search` apply (--mode to a text only)."""
     from melodex.library.filters import make_filter, parse_duration
     from melodex.library.playlists import make_playlist
 
     with errors():
         lib = library(db, model)
         where = make_filter(**metadata(artist, album, genre, year, folder, duration))
+        options = {"length": parse_duration(length), "spacing": spacing, "where": where,
+                   "bpm": bpm, "key": key, "exclude": exclude or []}  # fmt: skip
         if all(_is_track(s) for s in seeds):
             found = [lib.resolve_track(s) for s in seeds]
-            entries = make_playlist(
-                lib, seeds=found, length=parse_duration(length), spacing=spacing, where=where
-            )
+            entries = make_playlist(lib, seeds=found, **options)
         else:
-            entries = make_playlist(
-                lib, text=" ".join(seeds), length=parse_duration(length), spacing=spacing,
-                where=where,
-            )  # fmt: skip
+            entries = make_playlist(lib, text=" ".join(seeds), mode=mode, **options)
         _write(entries, m3u, xspf)
     _print_entries(entries, as_json)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from melodex.errors import MelodexError
+from melodex.errors import MelodexError, StoreError
 from melodex.library.library import MAX_TRACK_ID
 from melodex.serve.errors import ApiError
 from melodex.serve.search_params import SearchFilters
@@ -59,9 +59,13 @@ def curate_router(service: LibraryService) -> APIRouter:
 
         def build(lib: Any) -> list:
             where = make_filter(**{k: v for k, v in filters.metadata.items() if v})
-            return make_playlist(
-                lib, text=q, length=parse_duration(length), spacing=spacing, where=where
-            )
+            try:
+                return make_playlist(
+                    lib, text=q, length=parse_duration(length), spacing=spacing, where=where,
+                    **filters.ranking(),
+                )  # fmt: skip
+            except StoreError as exc:  # as search: tempo or key without descriptors
+                raise ApiError(422, "no_descriptors", service.scrub(str(exc))) from exc
 
         return run(build)
 

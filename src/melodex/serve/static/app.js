@@ -116,18 +116,16 @@ function bpmRange() {
 }
 
 // The filters panel as query parameters ("&artist=...&exclude=a&exclude=b"), "" when empty.
-// Tempo, key and exclusions are search's alone (`search`); playlists take the metadata filters.
-function filterParams({ search = false } = {}) {
+// Searches and playlists take them all: metadata, tempo, key and exclusions.
+function filterParams() {
   const params = new URLSearchParams();
   for (const name of ["artist", "album", "genre", "year", "folder", "duration"]) {
     const value = $(`f-${name}`).value.trim();
     if (value) params.set(name, value);
   }
-  if (search) {
-    if (bpmRange()) params.set("bpm", bpmRange());
-    if ($("f-key").value) params.set("key", $("f-key").value);
-    for (const x of $("f-exclude").value.split(",")) if (x.trim()) params.append("exclude", x.trim());
-  }
+  if (bpmRange()) params.set("bpm", bpmRange());
+  if ($("f-key").value) params.set("key", $("f-key").value);
+  for (const x of $("f-exclude").value.split(",")) if (x.trim()) params.append("exclude", x.trim());
   const text = params.toString();
   return text ? `&${text}` : "";
 }
@@ -144,7 +142,7 @@ async function runSearch(text) {
   }
   setStatus($("status"), "Searching…");
   try {
-    const hits = await api(`/api/search?q=${encodeURIComponent(q)}&k=10${filterParams({ search: true })}`);
+    const hits = await api(`/api/search?q=${encodeURIComponent(q)}&k=10${filterParams()}`);
     if (seq !== state.searchSeq) return; // a newer search has started
     renderHits($("results"), hits);
     state.marks = new Set(hits.map((h) => h.id_str));
