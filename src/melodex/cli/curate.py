@@ -47,11 +47,21 @@ def duplicates(
             min=-1.0, max=1.0, help="Least correlation of the windows' changes over time."
         ),
     ] = 0.8,
+    audio: Annotated[
+        bool,
+        typer.Option(
+            "--audio/--no-audio",
+            help="Decide the pairs the windows leave undecided (trims off the window grid) "
+            "from the files' audio, decoding those tracks.",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Tracks that hold one recording (other formats, bitrates, trims, gain), with evidence."""
     with errors():
-        groups = library(db, model).duplicates(track_min=track_min, window_min=window_min)
+        groups = library(db, model).duplicates(
+            track_min=track_min, window_min=window_min, audio=audio
+        )
     if as_json:
         print_json([g.to_json() for g in groups])
         return
@@ -64,7 +74,9 @@ def duplicates(
         for e in group.evidence:
             out.print(
                 f"  [dim]{e.a} ~ {e.b}: track cosine {e.track_cosine:.4f}, windows "
-                f"{e.window_match:.4f}, length ratio {e.duration_ratio:.3f}[/dim]",
+                f"{e.window_match:.4f}, length ratio {e.duration_ratio:.3f}"
+                + ("" if e.audio_match is None else f", audio {e.audio_match:.4f}")
+                + "[/dim]",
                 highlight=False,
             )
 
