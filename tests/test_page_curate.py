@@ -174,6 +174,31 @@ def test_make_play_and_download_a_playlist(page, server) -> None:
     page.wait_for_function(f"document.getElementById('player').src.includes('{second}')")
 
 
+def test_a_playlist_takes_the_tempo_key_and_exclusion_filters(page, server) -> None:
+    everything = page.evaluate("fetch('/api/search?q=quartet&k=20').then(r => r.json())")
+    mode = everything[0]["mode"]
+    same_mode = {h["id_str"] for h in everything if h["mode"] == mode}
+    assert 0 < len(same_mode) < len(everything)
+    page.locator("#filters summary").click()
+    page.locator("#f-key").select_option(mode)
+    page.locator("#f-exclude").fill("clicks")
+    page.locator("#pl-q").fill("quartet")
+    page.locator("#pl-length").fill("1h")
+    page.locator("#playlist-form button").click()
+    page.wait_for_function(f"document.querySelectorAll('#playlist li').length === {len(same_mode)}")
+    ids = page.locator("#playlist li").evaluate_all("els => els.map(e => e.dataset.id)")
+    assert set(ids) == same_mode
+    href = page.locator("#pl-download").get_attribute("href")
+    assert f"key={mode}" in href and "exclude=clicks" in href
+    assert page.request.get(server + href).text().count("/api/tracks/") == len(same_mode)
+    page.locator("#f-key").select_option("")
+    page.locator("#f-bpm-min").fill("90")
+    page.locator("#f-bpm-max").fill("60")
+    page.locator("#playlist-form button").click()
+    page.wait_for_function("document.getElementById('pl-status').classList.contains('error')")
+    assert "bpm" in page.locator("#pl-status").inner_text()
+
+
 def test_path_and_duplicates(page) -> None:
     page.locator("#path-from").fill("Kyrie")
     page.locator("#path-to").fill("Drowsy Maggie")
