@@ -130,4 +130,8 @@ def test_envelopes_align_at_any_lag(tmp_path: Path) -> None:
     assert envelope_match(a, cut, max_shift=3) > 0.9  # 2.74 s cut, and 6 dB quieter
     assert envelope_match(a, cut, max_shift=1) < 0.5  # the lag is out of the allowed range
     assert envelope_match(a, b) < 0.5
+    # two pieces of noise clicks on one pulse: the same beat, not the same recording
+    clicks = [envelope(write_audio(tmp_path / f"c{i}.flac", tone_piece(i, 7, kind="clicks")))
+              for i in (5, 6)]  # fmt: skip
+    assert envelope_match(*clicks, max_shift=1) < 0.5
     assert envelope(tmp_path / "missing.flac") is None

@@ -4,12 +4,13 @@ any offset.
 Why: a library keeps a few window vectors per track, each a few seconds long and on a grid that
 starts at the file's first sample. A copy trimmed by a cut that is not a whole number of windows
 puts every window across two of the original's, and a window vector cannot be shifted by a
-fraction (docs/curate.md measures how far blending the two neighbours gets). The envelope of
-log energies in a few frequency bands, every 50 ms, can: a transcode, a resampled copy or a
-gain change keeps it (a gain is a constant offset, removed with each band's mean), and a trim is
-a time lag found by cross-correlation over the allowed range. Two different pieces of one style
-share their average spectrum, not the timing of their notes, so their standardised envelopes do
-not correlate at any lag.
+fraction (docs/curate.md measures how far blending the two neighbours gets). The shape of the
+spectrum every 50 ms can: log energies in 48 bands of an eighth of an octave, less each frame's
+mean over the bands (so loudness and the beat are left out: two pieces with the same pulse would
+otherwise match), each band then standardised over time. A transcode, a resampled copy or a gain
+change keeps it, and a trim is a time lag found by cross-correlation over the allowed range. Two
+pieces of one style share their average spectrum, not the order of their notes, so their
+envelopes do not correlate at any lag.
 
 The cost is decoding each candidate track once (at 8 kHz) and one FFT correlation per pair;
 only pairs the window vectors leave undecided come here.
@@ -26,7 +27,7 @@ from melodex.errors import MelodexError
 SAMPLE_RATE = 8000
 HOP = 400  # 50 ms
 FRAME = 1024
-BANDS = 16
+BANDS = 48  # an eighth of an octave each: notes move energy between bands
 #: band edges in Hz, log-spaced from 60 Hz to just under Nyquist
 EDGES = np.geomspace(60.0, 3900.0, BANDS + 1)
 
@@ -51,6 +52,7 @@ def envelope(path: str | Path) -> np.ndarray | None:
     energy = np.zeros((n, BANDS), np.float64)
     np.add.at(energy.T, band[keep], power[:, keep].T)
     env = np.log(energy + 1e-6)
+    env -= env.mean(axis=1, keepdims=True)  # the spectrum's shape: loudness and beat removed
     env -= env.mean(axis=0)
     env /= np.maximum(env.std(axis=0), 1e-6)
     return env.astype(np.float32)
