@@ -12,7 +12,7 @@ earlier window comparison: each window paired with the other track's nearest win
 whole windows; windows only), ``fractional`` (melodex.library.duplicates.window_match: shifts
 every 1/8 window, blending the two windows around each moment; windows only) and ``fractional +
 audio`` (what `melodex duplicates` does: pairs the windows leave undecided are decided by the
-files' band-energy envelopes, melodex.library.audio_match). Prints, for each, pair precision and
+files' spectral-shape envelopes, melodex.library.audio_match). Prints, for each, pair precision and
 recall, recall by kind of variant, and the evidence of true pairs against the closest distinct
 pairs, with the load average.
 

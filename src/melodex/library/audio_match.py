@@ -1,4 +1,4 @@
-"""A second look at a candidate duplicate pair, from the audio: band-energy envelopes aligned at
+"""A second look at a candidate duplicate pair, from the audio: spectral-shape envelopes aligned at
 any offset.
 
 Why: a library keeps a few window vectors per track, each a few seconds long and on a grid that

@@ -16,7 +16,7 @@ bench/bench_duplicates.py on made variants of the demo tracks):
 
 Where the window vectors leave a pair undecided (track vectors and lengths agree, windows do
 not: a trim whose cut is not a whole number of windows puts each of the copy's windows across
-two of the original's), the audio decides: the two files' band-energy envelopes, aligned at the
+two of the original's), the audio decides: the two files' spectral-shape envelopes, aligned at the
 best lag, correlate (``audio_match`` >= ``audio_min``, melodex.library.audio_match). That costs
 a decode of the tracks concerned, so ``audio=False`` leaves it out.
 
