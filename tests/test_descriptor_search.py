@@ -45,3 +45,19 @@ def test_filters_need_descriptors_then_respect_them(
     with pytest.raises(MelodexError, match="bad bpm range"):
         lib.search("folk tune", bpm="fast")
     assert lib.index(music, descriptors=True).skipped == 8  # now nothing left to do
+
+    # the HTTP API (and the page, which sends these) answers the same filters
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from melodex.serve import ServeConfig, create_app
+
+    app = create_app(ServeConfig(db=lib.path, model=lib.model))
+    client = TestClient(app, base_url="http://localhost")
+    params = {"q": "folk tune", "k": 8, "bpm": f"{lo}-{hi}"}
+    found = client.get("/api/search", params=params).json()
+    assert {h["id"] for h in found} == in_range and all(h["bpm"] for h in found)
+    found = client.get("/api/search", params={"q": "folk tune", "k": 8, "key": "minor"}).json()
+    assert {h["id"] for h in found} == minor and {h["mode"] for h in found} <= {"minor"}
+    bad = client.get("/api/search", params={"q": "folk tune", "bpm": "90-60"})
+    assert bad.status_code == 422 and "bpm" in bad.json()["error"]["message"]

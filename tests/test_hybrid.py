@@ -186,6 +186,11 @@ def test_http_filters_and_exclusion(tagged) -> None:
         "kyrie.flac",
         "gloria_pal.flac",
     }
+    params = {"q": "quartet", "k": 8, "folder": "haydn_q"}
+    assert {h["path"] for h in client.get("/api/search", params=params).json()} == {
+        "emperor.flac",
+        "sunrise.flac",
+    }
     params = {"q": "organ", "k": 8, "mode": "vector", "exclude": ["clicks", "band"]}
     hits = client.get("/api/search", params=params).json()
     assert len(hits) == 8 and all(abs(h["score"] - h["vector_score"]) > 1e-6 for h in hits)

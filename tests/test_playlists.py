@@ -134,9 +134,140 @@ def test_http_playlist_path_duplicates(tagged) -> None:
     ).json()
     assert [e["path"] for e in (walk[0], walk[-1])] == ["kyrie.flac", "reel.flac"]
     assert len(walk) == 4
+    walk_m3u = client.get(
+        "/api/path.m3u", params={"from": ids["kyrie"], "to": ids["reel"], "steps": 2}
+    )
+    assert (
+        walk_m3u.status_code == 200
+        and "melodex-path.m3u" in walk_m3u.headers["content-disposition"]
+    )
+    urls = [x for x in walk_m3u.text.splitlines() if not x.startswith("#")]
+    assert urls == [f"http://localhost/api/tracks/{e['id']}/audio" for e in walk]  # in order
+    assert walk_m3u.text.count("#EXTINF:") == 4 and "Drowsy Maggie" in walk_m3u.text
     assert client.get("/api/path", params={"from": 1, "to": ids["reel"]}).status_code == 404
+    assert client.get("/api/path.m3u", params={"from": 1, "to": ids["reel"]}).status_code == 404
     same = client.get("/api/path", params={"from": ids["reel"], "to": ids["reel"]})
     assert same.status_code == 422
     assert client.get("/api/duplicates").json() == []
     bad = client.get("/api/playlist", params={"q": "x", "length": "long"})
     assert bad.status_code == 422 and "long" in bad.json()["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def described(tmp_path_factory: pytest.TempPathFactory, toy_model):
+    """The tagged tracks indexed with descriptors (tempo, key): (library, stem -> path, rows)."""
+    from melodex.library.library import Library
+    from tests.library_fixtures import make_tagged_music
+
+    root = tmp_path_factory.mktemp("described")
+    paths = make_tagged_music(root / "music")
+    lib = Library(root / "db", model=toy_model)
+    lib.index(root / "music", descriptors=True)
+    rows = lib.store.rows(columns=["id", "path", "bpm", "key", "mode", "vector"])
+    assert all(r["bpm"] and r["mode"] for r in rows)
+    return lib, paths, rows
+
+
+def _tempo_range(rows: list) -> tuple[str, set[int]]:
+    """A narrow tempo range around the first track's and the ids inside it (octaves allowed)."""
+    lo, hi = rows[0]["bpm"] - 1, rows[0]["bpm"] + 1
+    inside = {r["id"] for r in rows if any(lo <= r["bpm"] * f <= hi for f in (1, 2, 0.5))}
+    assert rows[0]["id"] in inside and len(inside) < len(rows)
+    return f"{lo}-{hi}", inside
+
+
+def test_playlists_take_tempo_key_and_exclusion(described, toy_model) -> None:
+    import numpy as np
+
+    lib, paths, rows = described
+    mode = rows[0]["mode"]
+    same_mode = {r["id"] for r in rows if r["mode"] == mode}
+    assert 0 < len(same_mode) < len(rows)  # the filter has something to leave out
+    assert {e.id for e in make_playlist(lib, text="quartet", length=1000, key=mode)} == same_mode
+    bpm, inside = _tempo_range(rows)
+    assert {e.id for e in make_playlist(lib, text="quartet", length=1000, bpm=bpm)} == inside
+    # a seed playlist: the seed first, then only tracks passing the filter
+    seed = next(r for r in rows if r["mode"] != mode)
+    entries = make_playlist(lib, seeds=[seed["id"]], length=1000, key=mode)
+    assert entries[0].id == seed["id"] and {e.id for e in entries[1:]} == same_mode
+    entries = make_playlist(lib, seeds=[seed["id"]], length=1000, bpm=bpm)
+    assert {e.id for e in entries[1:]} == inside - {seed["id"]}
+    # exclusion: the order of search with the same exclusion, not the plain one
+    plain = [h.id for h in lib.search("bright organ", k=8, mode="vector")]
+    pushed = [h.id for h in lib.search("bright organ", k=8, mode="vector", exclude="clicks")]
+    assert plain != pushed
+    got = make_playlist(lib, text="bright organ", length=1000, mode="vector", exclude="clicks")
+    assert [e.id for e in got] == pushed
+    negated = make_playlist(lib, text="bright organ no clicks", length=1000, mode="vector")
+    assert [e.id for e in negated] == pushed
+    # seeds with an exclusion: similarity to the seed minus half that to the excluded text
+    vec = {r["id"]: np.asarray(r["vector"]) for r in rows}
+    avoid = toy_model.encode_text("clicks")
+    score = {i: float(v @ vec[seed["id"]] - 0.5 * (v @ avoid)) for i, v in vec.items()}
+    expected = sorted((i for i in vec if i != seed["id"]), key=lambda i: -score[i])
+    entries = make_playlist(lib, seeds=[seed["id"]], length=1000, exclude=["clicks"])
+    assert [e.id for e in entries[1:]] == expected
+    with pytest.raises(MelodexError, match="bpm"):
+        make_playlist(lib, text="quartet", length=100, bpm="fast")
+
+
+def test_cli_and_http_playlists_take_tempo_key_and_exclusion(described) -> None:
+    from typer.testing import CliRunner
+
+    from melodex.cli import app
+
+    lib, paths, rows = described
+    mode = rows[0]["mode"]
+    same_mode = {r["id"] for r in rows if r["mode"] == mode}
+    bpm, inside = _tempo_range(rows)
+    common = ["--db", str(lib.path), "--model", lib.model.source, "--length", "1h", "--json"]
+    runner = CliRunner()
+    res = runner.invoke(app, ["playlist", "quartet", "--key", mode, *common])
+    assert res.exit_code == 0, res.output
+    assert {e["id"] for e in json.loads(res.stdout)} == same_mode
+    res = runner.invoke(app, ["playlist", str(paths["reel"]), "--bpm", bpm, *common])
+    assert res.exit_code == 0, res.output
+    listed = json.loads(res.stdout)
+    assert listed[0]["path"] == str(paths["reel"])
+    assert {e["id"] for e in listed[1:]} == inside - {listed[0]["id"]}
+    pushed = [h.id for h in lib.search("bright organ", k=8, mode="vector", exclude="clicks")]
+    res = runner.invoke(app, ["playlist", "bright organ", "--mode", "vector",
+                              "--exclude", "clicks", *common])  # fmt: skip
+    assert [e["id"] for e in json.loads(res.stdout)] == pushed
+    bad = runner.invoke(app, ["playlist", "quartet", "--bpm", "fast", *common])
+    assert bad.exit_code == 1 and "fast" in bad.output
+
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from melodex.serve import ServeConfig, create_app
+
+    client = TestClient(
+        create_app(ServeConfig(db=lib.path, model=lib.model)), base_url="http://localhost"
+    )
+    q = {"q": "quartet", "length": "1h"}
+    got = client.get("/api/playlist", params={**q, "key": mode}).json()
+    assert {e["id"] for e in got} == same_mode
+    got = client.get("/api/playlist", params={**q, "bpm": bpm}).json()
+    assert {e["id"] for e in got} == inside
+    params = {"q": "bright organ", "length": "1h", "mode": "vector", "exclude": ["clicks"]}
+    assert [e["id"] for e in client.get("/api/playlist", params=params).json()] == pushed
+    m3u = client.get("/api/playlist.m3u", params={**q, "key": mode})
+    assert m3u.text.count("#EXTINF:") == len(same_mode)
+    bad = client.get("/api/playlist", params={**q, "bpm": "fast"})
+    assert bad.status_code == 422 and "fast" in bad.json()["error"]["message"]
+
+
+def test_http_playlist_tempo_without_descriptors_is_a_clear_422(tagged) -> None:
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from melodex.serve import ServeConfig, create_app
+
+    lib, _ = tagged
+    client = TestClient(
+        create_app(ServeConfig(db=lib.path, model=lib.model)), base_url="http://localhost"
+    )
+    res = client.get("/api/playlist", params={"q": "quartet", "bpm": "60-90"})
+    assert res.status_code == 422 and res.json()["error"]["code"] == "no_descriptors"
+    assert "--descriptors" in res.json()["error"]["message"]

@@ -391,6 +391,8 @@ def test_page_and_spec_are_served_locally(client: TestClient) -> None:
         "/api/tracks/{track_id}",
         "/api/tracks/{track_id}/audio",
         "/api/describe",
+        "/api/text-sets",
+        "/api/path.m3u",
         "/api/map",
     } <= set(spec["paths"])
 
@@ -449,7 +451,8 @@ def test_no_request_from_the_spec_makes_a_server_error(served) -> None:
     app = create_app(ServeConfig(db=db, model=model, allow_hosts=("testserver",)))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 11  # 7 + playlist, playlist.m3u, path, duplicates
+    # 7 + playlist, playlist.m3u, path, path.m3u, duplicates, text-sets
+    assert len(operations) == 13
     for operation in operations:
 
         @given(case=operation.as_strategy())

@@ -22,9 +22,13 @@ from melodex.cli.common import (
 from melodex.cli.filters import (
     AlbumOption,
     ArtistOption,
+    BpmOption,
     DurationOption,
+    ExcludeOption,
     FolderOption,
     GenreOption,
+    KeyOption,
+    ModeOption,
     YearOption,
     metadata,
 )
@@ -43,11 +47,21 @@ def duplicates(
             min=-1.0, max=1.0, help="Least correlation of the windows' changes over time."
         ),
     ] = 0.8,
+    audio: Annotated[
+        bool,
+        typer.Option(
+            "--audio/--no-audio",
+            help="Decide the pairs the windows leave undecided (trims off the window grid) "
+            "from the files' audio, decoding those tracks.",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Tracks that hold one recording (other formats, bitrates, trims, gain), with evidence."""
     with errors():
-        groups = library(db, model).duplicates(track_min=track_min, window_min=window_min)
+        groups = library(db, model).duplicates(
+            track_min=track_min, window_min=window_min, audio=audio
+        )
     if as_json:
         print_json([g.to_json() for g in groups])
         return
@@ -60,7 +74,9 @@ def duplicates(
         for e in group.evidence:
             out.print(
                 f"  [dim]{e.a} ~ {e.b}: track cosine {e.track_cosine:.4f}, windows "
-                f"{e.window_match:.4f}, length ratio {e.duration_ratio:.3f}[/dim]",
+                f"{e.window_match:.4f}, length ratio {e.duration_ratio:.3f}"
+                + ("" if e.audio_match is None else f", audio {e.audio_match:.4f}")
+                + "[/dim]",
                 highlight=False,
             )
 
@@ -108,33 +124,36 @@ def playlist(
     m3u: M3uOption = None,
     xspf: XspfOption = None,
     spacing: SpacingOption = 0,
+    bpm: BpmOption = None,
+    key: KeyOption = None,
     artist: ArtistOption = None,
     album: AlbumOption = None,
     genre: GenreOption = None,
     year: YearOption = None,
     folder: FolderOption = None,
     duration: DurationOption = None,
+    exclude: ExcludeOption = None,
+    mode: ModeOption = "hybrid",
     db: DbOption = None,
     model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """A playlist of about --length: tracks matching a text, or like seed tracks."""
+    """A playlist of about --length: tracks matching a text, or like seed tracks.
+
+    The filters and --exclude of `search` apply (--mode to a text only)."""
     from melodex.library.filters import make_filter, parse_duration
     from melodex.library.playlists import make_playlist
 
     with errors():
         lib = library(db, model)
         where = make_filter(**metadata(artist, album, genre, year, folder, duration))
+        options = {"length": parse_duration(length), "spacing": spacing, "where": where,
+                   "bpm": bpm, "key": key, "exclude": exclude or []}  # fmt: skip
         if all(_is_track(s) for s in seeds):
             found = [lib.resolve_track(s) for s in seeds]
-            entries = make_playlist(
-                lib, seeds=found, length=parse_duration(length), spacing=spacing, where=where
-            )
+            entries = make_playlist(lib, seeds=found, **options)
         else:
-            entries = make_playlist(
-                lib, text=" ".join(seeds), length=parse_duration(length), spacing=spacing,
-                where=where,
-            )  # fmt: skip
+            entries = make_playlist(lib, text=" ".join(seeds), mode=mode, **options)
         _write(entries, m3u, xspf)
     _print_entries(entries, as_json)
 

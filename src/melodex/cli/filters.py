@@ -19,6 +19,12 @@ FolderOption = Annotated[
 DurationOption = Annotated[
     str | None, typer.Option(help="Length range: 2m-5m, 3:00-, -90s (one value: at least).")
 ]
+BpmOption = Annotated[
+    str | None, typer.Option(help="Tempo range, e.g. 60-90 (needs `index --descriptors`).")
+]
+KeyOption = Annotated[
+    str | None, typer.Option(help="Key or mode: minor, D, 'D minor' (needs descriptors).")
+]
 ExcludeOption = Annotated[
     list[str] | None,
     typer.Option(

@@ -25,12 +25,14 @@ from melodex.cli.common import (
 from melodex.cli.filters import (
     AlbumOption,
     ArtistOption,
+    BpmOption,
     CollapseOption,
     DiversityOption,
     DurationOption,
     ExcludeOption,
     FolderOption,
     GenreOption,
+    KeyOption,
     ModeOption,
     PerAlbumOption,
     PerArtistOption,
@@ -152,12 +154,8 @@ def index(
 def search(
     text: Annotated[str, typer.Argument(help="Any description: tags, a sentence, a mood.")],
     k: KOption = 10,
-    bpm: Annotated[
-        str | None, typer.Option(help="Tempo range, e.g. 60-90 (needs `index --descriptors`).")
-    ] = None,
-    key: Annotated[
-        str | None, typer.Option(help="Key or mode: minor, D, 'D minor' (needs descriptors).")
-    ] = None,
+    bpm: BpmOption = None,
+    key: KeyOption = None,
     artist: ArtistOption = None,
     album: AlbumOption = None,
     genre: GenreOption = None,

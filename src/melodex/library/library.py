@@ -370,15 +370,16 @@ class Library:
         k: int = 10,
         similar: bool = True,
         embedding: AudioEmbedding | None = None,
-        texts: str | Path | None = None,
+        texts: str | Path | Any = None,
         kinds: set[str] | None = None,
     ) -> Description:
         """What a track sounds like: its tags, the nearest built-in texts, similar tracks.
 
         ``similar=False`` leaves the similar tracks out (no search index is needed);
         ``embedding`` reuses one already made by :meth:`embed`; ``texts``: a manifest or .txt
-        file whose texts are ranked too (``matches``, each with its item and kind; only the
-        ``kinds`` given), embedded once and kept beside the library (library/text_sets.py).
+        file (or a loaded ``TextSet``) whose texts are ranked too (``matches``, each with its
+        item and kind; only the ``kinds`` given), embedded once and kept beside the library
+        (library/text_sets.py).
         """
         emb = embedding if embedding is not None else self._embedding(path)
         vocab, matrix = self._describe_vocabulary()
@@ -392,11 +393,14 @@ class Library:
             hits = self.nearest(emb.vector, k=k, exclude=own["id"] if own else None)
         matches = None
         if texts is not None:
-            from melodex.library.text_sets import load_text_set
+            from melodex.library.text_sets import TextSet, load_text_set
 
             store = self.store_or_none()
             folder = self.path if isinstance(self.path, Path) and store is not None else None
-            text_set = load_text_set(texts, model=self.model, folder=folder)
+            text_set = (
+                texts if isinstance(texts, TextSet) else
+                load_text_set(texts, model=self.model, folder=folder)
+            )  # fmt: skip
             matches = text_set.rank(emb.vector, k=k, kinds=kinds)
         return Description(
             path=str(path),

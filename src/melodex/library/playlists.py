@@ -19,6 +19,7 @@ import numpy as np
 
 from melodex.errors import MelodexError, ParameterError
 from melodex.library.filters import TrackFilter
+from melodex.library.hybrid import EXCLUDE_WEIGHT
 
 CANDIDATES = 200
 
@@ -78,24 +79,38 @@ def make_playlist(
     length: float,
     spacing: int = 0,
     where: TrackFilter | None = None,
+    bpm: str | None = None,
+    key: str | None = None,
+    exclude: str | Sequence[str] = (),
+    mode: str = "hybrid",
     include_seeds: bool = True,
 ) -> list[Entry]:
     """Tracks matching ``text`` (hybrid search) or like the ``seeds`` (their mean vector), best
     first, until their total length reaches ``length`` seconds. ``spacing``: at least that many
-    tracks between two of one artist or album, where the candidates allow."""
+    tracks between two of one artist or album, where the candidates allow.
+
+    The candidates pass the filters of search: ``where`` (metadata), ``bpm`` and ``key``
+    (descriptors), and ``exclude`` texts (and "no X" in ``text``) push tracks like them down;
+    ``mode`` is search's for a text. Seed tracks the user named open the list unfiltered."""
     if length <= 0:
         raise ParameterError(f"playlist length must be positive, not {length}")
     if (text is None) == (not seeds):
         raise ParameterError("give a text or seed tracks for a playlist, not both")
     k = min(max(len(lib), 1), CANDIDATES)
+    excluded = [exclude] if isinstance(exclude, str) else list(exclude)
     chosen: list[Entry] = []
     if text is not None:
-        hits = lib.search(text, k=k, where=where)
+        hits = lib.search(text, k=k, where=where, bpm=bpm, key=key, exclude=excluded, mode=mode)
     else:
         vector, own = seed_vector(lib, seeds)
         if include_seeds and own:
             chosen = [_entry(h) for h in lib._hits(_ranked_ids(own), vector)]
-        hits = lib.nearest(vector, k=k, exclude=list(own), where=where)
+        ranked = lib._rank(
+            vector, text="", k=k, bpm=bpm, key=key, flt=where or TrackFilter(), mode="vector",
+            excluded=[e for e in excluded if e.strip()], exclude_weight=EXCLUDE_WEIGHT,
+            drop=tuple(own),
+        )  # fmt: skip
+        hits = lib._hits(ranked, vector)
     pending = [_entry(h) for h in hits]
     total = sum(e.duration for e in chosen)
     while pending and total < length:

@@ -6,7 +6,8 @@ search asks for more candidates than it returns (``CANDIDATE_FACTOR`` times ``k`
 rules pick the ``k`` shown.
 
 - ``collapse``: candidates holding one recording (melodex.library.duplicates, among the
-  candidates) keep only the best-ranked of them;
+  candidates, from their vectors only: a search decodes no audio, so a trim off the window grid
+  that `melodex duplicates` finds from the audio may stay) keep only the best-ranked of them;
 - ``per_artist`` / ``per_album``: at most that many hits of one artist / album (tracks without
   the tag are never capped);
 - ``diversity`` (MMR, Carbonell & Goldstein 1998): with lambda = 1 - diversity, each next hit is
@@ -80,7 +81,7 @@ def _collapse(hits: list[Any], store: Any) -> list[Any]:
     from melodex.library.duplicates import find_duplicates, group_of, library_tracks
 
     tracks = library_tracks(store, ids=[h.id for h in hits])
-    first = group_of(find_duplicates(tracks, neighbours=len(tracks)))
+    first = group_of(find_duplicates(tracks, neighbours=len(tracks), audio=False))
     seen: set[int] = set()
     out = []
     for hit in hits:

@@ -58,12 +58,29 @@ class TrackOut(BaseModel):
     audio_url: str
 
 
+class TextMatch(BaseModel):
+    text: str
+    score: float
+    item: str = Field(description="Where the text came from: the manifest item's id, or line N.")
+    kind: str = Field(description="caption, review, tag, ... (text for a .txt file).")
+
+
+class TextSetOut(BaseModel):
+    id: str = Field(description="Pass as `texts` to /api/describe.")
+    name: str = Field(description="The manifest's file name, without folders.")
+    texts: int
+    kinds: list[str]
+
+
 class DescribeOut(BaseModel):
     path: str = Field(description="The uploaded file's name as the client sent it.")
     duration: float = Field(description="Seconds of audio decoded (at most the server's limit).")
     tags: list[TagScore]
     texts: list[TagScore]
     similar: list[HitOut]
+    matches: list[TextMatch] | None = Field(
+        None, description="The chosen text set's nearest texts, with their sources."
+    )
 
 
 class ModelOut(BaseModel):

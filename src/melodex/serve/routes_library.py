@@ -107,13 +107,6 @@ def library_router(service: LibraryService) -> APIRouter:
     def search(
         q: Annotated[str, Query(min_length=1, max_length=500, description="Any text.")],
         k: K = 10,
-        bpm: Annotated[
-            str | None,
-            Query(max_length=40, description="Tempo range, e.g. 60-90 (octave errors allowed)."),
-        ] = None,
-        key: Annotated[
-            str | None, Query(max_length=40, description="Key or mode: minor, D, 'D minor'.")
-        ] = None,
         *,
         filters: Annotated[SearchFilters, Depends()],
     ) -> list[dict[str, Any]]:
@@ -126,7 +119,7 @@ def library_router(service: LibraryService) -> APIRouter:
             raise ApiError(422, "invalid_request", "query.q: the search text is blank")
         with light():
             try:
-                hits = service.search(q, k, bpm=bpm, key=key, **filters.options())
+                hits = service.search(q, k, **filters.options())
             except StoreError as exc:
                 raise ApiError(422, "no_descriptors", service.scrub(str(exc))) from exc
             except MelodexError as exc:

@@ -10,11 +10,20 @@ Short = Annotated[str | None, Query(max_length=200)]
 
 
 class SearchFilters:
-    """``artist``, ``album``, ``genre`` (part of the tag), ``year`` (1990-1999), ``folder``
-    (part of the folder path), ``duration`` (2m-5m), ``exclude`` (repeatable) and ``mode``."""
+    """``bpm`` (60-90) and ``key`` (minor, D, D minor) from the descriptors, ``artist``,
+    ``album``, ``genre`` (part of the tag), ``year`` (1990-1999), ``folder`` (part of the folder
+    path), ``duration`` (2m-5m), ``exclude`` (repeatable) and ``mode``: what search and
+    playlists take alike."""
 
     def __init__(
         self,
+        bpm: Annotated[
+            str | None,
+            Query(max_length=40, description="Tempo range, e.g. 60-90 (octave errors allowed)."),
+        ] = None,
+        key: Annotated[
+            str | None, Query(max_length=40, description="Key or mode: minor, D, 'D minor'.")
+        ] = None,
         artist: Annotated[Short, Query(description="Part of the artist tag.")] = None,
         album: Annotated[Short, Query(description="Part of the album tag.")] = None,
         genre: Annotated[Short, Query(description="Part of the genre tag.")] = None,
@@ -32,6 +41,7 @@ class SearchFilters:
             Query(description="hybrid: vectors fused with full text of tags and names."),
         ] = "hybrid",
     ) -> None:
+        self.bpm, self.key = bpm, key
         self.metadata = {
             "artist": artist, "album": album, "genre": genre, "year": year, "folder": folder,
             "duration": duration,
@@ -42,4 +52,8 @@ class SearchFilters:
     def options(self) -> dict[str, Any]:
         """Keyword arguments for ``Library.search``."""
         given = {name: value for name, value in self.metadata.items() if value}
-        return {**given, "exclude": self.exclude, "mode": self.mode}
+        return {**given, **self.ranking()}
+
+    def ranking(self) -> dict[str, Any]:
+        """The options besides the metadata filters: tempo, key, exclusion, mode."""
+        return {"bpm": self.bpm, "key": self.key, "exclude": self.exclude, "mode": self.mode}

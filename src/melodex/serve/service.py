@@ -10,6 +10,7 @@ from typing import Any
 from melodex.errors import MelodexError
 from melodex.library.library import Description, Hit, Library
 from melodex.library.store import Store
+from melodex.library.text_sets import TextSet, held_text_set, held_text_sets
 from melodex.serve.errors import ApiError
 from melodex.serve.models import MapOut
 from melodex.serve.queue import Gate
@@ -132,12 +133,35 @@ class LibraryService:
         self._map = result
         return result
 
-    def describe(self, wav: Path, k: int) -> Description:
+    def text_sets(self) -> list[dict[str, Any]]:
+        """The text sets this library holds for its model (none for a Chroma collection)."""
+        return held_text_sets(self.path, self.model) if isinstance(self.path, Path) else []
+
+    def text_set(self, key: str) -> TextSet:
+        """A held text set by its id; 404 for any other id (never a path)."""
+        try:
+            if not isinstance(self.path, Path):
+                raise MelodexError("a Chroma collection holds no text sets")
+            return held_text_set(self.path, key, self.model)
+        except MelodexError as exc:
+            raise ApiError(404, "unknown_text_set", self.scrub(str(exc))) from exc
+
+    def describe(
+        self,
+        wav: Path,
+        k: int,
+        *,
+        texts: TextSet | None = None,
+        kinds: set[str] | None = None,
+    ) -> Description:
         """Embed and describe under the describe lock; find similar tracks in the query
-        library's index, so the server holds one index (at 1M tracks, ~0.8 GB each)."""
+        library's index, so the server holds one index (at 1M tracks, ~0.8 GB each).
+        ``texts``: a held text set whose nearest texts come back as ``matches``."""
         with self.describe_lock:
             emb = self.describer.embed(wav)
-            desc = self.describer.describe(wav, k=k, similar=False, embedding=emb)
+            desc = self.describer.describe(
+                wav, k=k, similar=False, embedding=emb, texts=texts, kinds=kinds
+            )
         with self.query_lock:
             if self._has_tracks():
                 desc.similar = self.queries.nearest(emb.vector, k=k)

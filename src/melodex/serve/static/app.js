@@ -1,4 +1,5 @@
-// melodex web page: search as you type, play, more like this, describe a clip, the library map.
+// melodex web page: search as you type (with filters), play, more like this, describe a clip
+// (against a text set the library holds), the library map.
 // Plain JavaScript, no build step and nothing from other hosts. Track ids are 63-bit, so the
 // page only ever uses the API's `id_str` (a JavaScript number would round them).
 "use strict";
@@ -54,7 +55,9 @@ function renderHits(list, hits) {
     const sub = document.createElement("div");
     sub.className = "sub";
     const at = hit.segment_start ? `best at ${fmtTime(hit.segment_start)}` : "";
-    sub.textContent = [hit.artist, hit.album, fmtTime(hit.duration),
+    const tempo = hit.bpm ? `${Math.round(hit.bpm)} BPM` : "";
+    const key = hit.key ? [hit.key, hit.mode].filter(Boolean).join(" ") : "";
+    sub.textContent = [hit.artist, hit.album, fmtTime(hit.duration), tempo, key,
       hit.score == null ? "" : `score ${hit.score.toFixed(3)}`, at]
       .filter(Boolean).join(" · ");
     info.append(title, sub);
@@ -105,13 +108,23 @@ async function playTrack(hit) {
 // ---------------------------------------------------------------------------- search
 let debounceTimer = null;
 
+// The tempo inputs as the API's range ("60-90"; one bound open: 1-400), "" when both are empty.
+function bpmRange() {
+  const lo = $("f-bpm-min").value.trim(), hi = $("f-bpm-max").value.trim();
+  if (!lo && !hi) return "";
+  return `${lo || "1"}-${hi || "400"}`;
+}
+
 // The filters panel as query parameters ("&artist=...&exclude=a&exclude=b"), "" when empty.
+// Searches and playlists take them all: metadata, tempo, key and exclusions.
 function filterParams() {
   const params = new URLSearchParams();
-  for (const name of ["artist", "album", "genre", "year", "duration"]) {
+  for (const name of ["artist", "album", "genre", "year", "folder", "duration"]) {
     const value = $(`f-${name}`).value.trim();
     if (value) params.set(name, value);
   }
+  if (bpmRange()) params.set("bpm", bpmRange());
+  if ($("f-key").value) params.set("key", $("f-key").value);
   for (const x of $("f-exclude").value.split(",")) if (x.trim()) params.append("exclude", x.trim());
   const text = params.toString();
   return text ? `&${text}` : "";
@@ -160,22 +173,91 @@ async function moreLike(hit) {
 }
 
 // ---------------------------------------------------------------------------- describe
+const textSets = { list: [], lastFile: null, seq: 0 };
+
+// The text sets the library holds, in the "Rank texts from" menu (the choice is kept).
+async function loadTextSets() {
+  let found;
+  try {
+    found = await api("/api/text-sets");
+  } catch (err) {
+    return; // the menu keeps what it has
+  }
+  const same = JSON.stringify(found) === JSON.stringify(textSets.list);
+  textSets.list = found;
+  if (same && $("text-set").options.length === found.length + 1) return; // an open menu stays open
+  const select = $("text-set");
+  const chosen = select.value;
+  const options = [new Option("Built-in phrases only", "")];
+  for (const set of textSets.list) {
+    options.push(new Option(`${set.name} (${set.texts} texts)`, set.id));
+  }
+  select.replaceChildren(...options);
+  select.value = textSets.list.some((t) => t.id === chosen) ? chosen : "";
+  fillKinds();
+}
+
+function chosenSet() {
+  return textSets.list.find((t) => t.id === $("text-set").value) || null;
+}
+
+function fillKinds() {
+  const select = $("text-kind");
+  const chosen = select.value;
+  const set = chosenSet();
+  const kinds = set ? set.kinds : [];
+  select.replaceChildren(new Option("Any kind", ""), ...kinds.map((k) => new Option(k, k)));
+  select.value = kinds.includes(chosen) ? chosen : "";
+  select.disabled = !set;
+}
+
 async function describeFile(file) {
   const status = $("describe-status");
   if (!file) return;
+  const seq = ++textSets.seq;
+  textSets.lastFile = file;
   setStatus(status, `Describing ${file.name}…`);
   $("describe-out").hidden = true;
   const form = new FormData();
   form.append("file", file, file.name);
+  const set = chosenSet();
+  let url = "/api/describe?k=8";
+  if (set) url += `&texts=${encodeURIComponent(set.id)}`;
+  if (set && $("text-kind").value) url += `&kind=${encodeURIComponent($("text-kind").value)}`;
   try {
-    const desc = await api("/api/describe?k=8", { method: "POST", body: form });
+    const desc = await api(url, { method: "POST", body: form });
+    if (seq !== textSets.seq) return; // a newer upload or choice has started
     fillScores($("tags"), desc.tags);
     fillScores($("texts"), desc.texts);
+    fillMatches(desc.matches, set);
     renderHits($("describe-hits"), desc.similar);
     $("describe-out").hidden = false;
     setStatus(status, `${desc.path}: ${desc.tags.slice(0, 3).map((t) => t.text).join(", ")}.`);
   } catch (err) {
-    setStatus(status, `Could not describe ${file.name}: ${err.message}`, true);
+    if (seq === textSets.seq) setStatus(status, `Could not describe ${file.name}: ${err.message}`, true);
+  }
+}
+
+// The chosen text set's nearest texts, best first, each with where it came from.
+function fillMatches(matches, set) {
+  const list = $("matches");
+  list.replaceChildren();
+  $("matches-out").hidden = !matches;
+  if (!matches) return;
+  $("matches-heading").textContent = `Closest texts in ${set ? set.name : "the text set"}`;
+  for (const m of matches) {
+    const li = document.createElement("li");
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = m.text;
+    const source = document.createElement("span");
+    source.className = "source";
+    source.textContent = `${m.kind} · from ${m.item}`;
+    const score = document.createElement("span");
+    score.className = "score";
+    score.textContent = `score ${m.score.toFixed(3)}`;
+    li.append(text, source, score);
+    list.append(li);
   }
 }
 
@@ -196,6 +278,9 @@ function fillScores(list, items) {
 function setupDrop() {
   const drop = $("drop");
   const input = $("file");
+  const again = () => { if (textSets.lastFile) describeFile(textSets.lastFile); };
+  $("text-set").addEventListener("change", () => { fillKinds(); again(); });
+  $("text-kind").addEventListener("change", again);
   input.addEventListener("change", () => describeFile(input.files[0]));
   for (const type of ["dragenter", "dragover"]) {
     drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -359,6 +444,7 @@ async function refreshInfo() {
     $("library-info").textContent =
       `${h.tracks} track${h.tracks === 1 ? "" : "s"} · model ${h.model.name} · ${h.index || "no"} index`;
     if (h.store_version !== state.mapVersion) await loadMap(); // new tracks: redraw the map
+    await loadTextSets(); // a set added by `melodex describe --texts` appears
   } catch (err) {
     $("library-info").textContent = err.status === 401
       ? "This server needs a token: open the page as /?token=YOUR_TOKEN."

@@ -1,8 +1,8 @@
-// melodex web page: playlists (make, play in order, download M3U), paths, duplicates.
+// melodex web page: playlists and paths (make, play in order, download M3U), duplicates.
 // Uses app.js's api(), renderHits(), playTrack() and setStatus().
 "use strict";
 
-const queue = { items: [], next: 0, playlist: [] };
+const queue = { items: [], next: 0, playlist: [], path: [] };
 
 function playlistQuery() {
   const q = $("pl-q").value.trim();
@@ -58,8 +58,14 @@ async function findPath() {
       `/api/path?from=${encodeURIComponent(a.id_str)}&to=${encodeURIComponent(b.id_str)}&steps=${steps}`);
     const hits = entries.map((e) => ({ ...e, segment_start: null }));
     renderHits($("path-list"), hits);
+    queue.path = hits;
+    const link = `/api/path.m3u?from=${encodeURIComponent(a.id_str)}&to=${encodeURIComponent(b.id_str)}&steps=${steps}`;
+    $("path-download").href = token ? `${link}&token=${encodeURIComponent(token)}` : link;
+    $("path-actions").hidden = hits.length === 0;
     setStatus(status, `${hits.length} tracks from “${trackName(a)}” to “${trackName(b)}”.`);
   } catch (err) {
+    queue.path = [];
+    $("path-actions").hidden = true;
     setStatus(status, `Path failed: ${err.message}`, true);
   }
 }
@@ -90,6 +96,7 @@ function startCurate() {
   $("playlist-form").addEventListener("submit", (e) => { e.preventDefault(); makePlaylist(); });
   $("pl-play").addEventListener("click", () => playQueue(queue.playlist));
   $("path-form").addEventListener("submit", (e) => { e.preventDefault(); findPath(); });
+  $("path-play").addEventListener("click", () => playQueue(queue.path));
   $("dups-find").addEventListener("click", findDuplicates);
 }
 
