@@ -171,7 +171,9 @@ class Snapshot:
             return None
         start = -(-(len(MAGIC) + 8 + size) // ALIGN) * ALIGN
         try:
-            raw = np.memmap(path, dtype=np.uint8, mode="r")
+            # a plain ndarray over the mapping (the memmap keeps it open as its base): slicing
+            # a memmap subclass costs ~10 us a slice, a dozen per hit on a warm server
+            raw = np.memmap(path, dtype=np.uint8, mode="r").view(np.ndarray)
             arrays = {}
             for name, entry in header["arrays"].items():
                 dtype = np.dtype(entry["dtype"])
@@ -252,5 +254,11 @@ def _span(offsets: np.ndarray, row: int) -> slice:
 
 
 def _rows_of(all_ids: np.ndarray, wanted: np.ndarray) -> list[int]:
-    """Row numbers of ``wanted`` ids (a scan of the id column: ~10 us per 10k rows)."""
-    return [int(np.flatnonzero(all_ids == i)[0]) for i in wanted]
+    """Row numbers of ``wanted`` ids, from one scan of the id column (~30 us per 10k rows);
+    IndexError names an id the snapshot lacks."""
+    found = np.flatnonzero(np.isin(all_ids, wanted))
+    row_of = dict(zip(all_ids[found].tolist(), found.tolist(), strict=True))
+    try:
+        return [row_of[int(i)] for i in wanted]
+    except KeyError as exc:
+        raise IndexError(f"track {exc.args[0]} is not in the snapshot") from None
