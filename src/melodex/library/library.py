@@ -567,6 +567,10 @@ class Library:
 
     def _track_vector(self, path_or_id: str | Path | int) -> tuple[np.ndarray, int | None]:
         if isinstance(path_or_id, int):
+            snap = self._snapshots.get(self)  # the stored vector, without a LanceDB read
+            vec = snap.vector(path_or_id) if snap is not None else None
+            if vec is not None:
+                return vec, path_or_id
             rows = self.store.rows([path_or_id], columns=["id", "vector"])
             if not rows:
                 raise MelodexError(f"no track with id {path_or_id} in {self.path}")

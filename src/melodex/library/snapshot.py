@@ -201,6 +201,14 @@ class Snapshot:
         q = np.asarray(queries, np.float32).reshape(-1, vectors.shape[1])
         return _top_k(_scores(q, vectors), ids, min(k, len(ids)))
 
+    def vector(self, track_id: int) -> np.ndarray | None:
+        """A track's stored vector (None: not in the snapshot)."""
+        try:
+            (row,) = _rows_of(self.arrays["ids"], np.asarray([track_id], np.int64))
+        except IndexError:
+            return None
+        return np.array(self.arrays["vectors"][row], np.float32)
+
     def search(self, query: np.ndarray, *, k: int) -> list[Hit]:
         """The top ``k`` tracks for a joint query vector by similarity alone (vector mode)."""
         scores, ids = self.top(query, k)
