@@ -134,6 +134,16 @@ def test_query_cache(tmp_path: Path) -> None:
     QueryCache(tmp_path / "missing").put("m@1", "x", np.zeros(2, np.float32))  # no error
 
 
+def test_length_batches_keep_long_texts_from_padding_short_ones() -> None:
+    from melodex.encoders.minilm_numpy import length_batches
+
+    lengths = [8, 256, 7, 9, 3, 100, 120, 4]
+    got = [b.tolist() for b in length_batches(lengths, 64)]
+    assert got == [[1], [6, 5], [3, 0, 2, 7, 4]]  # longest first; 9 vs 3: within the slack
+    got = [b.tolist() for b in length_batches([5] * 7, 3)]
+    assert got == [[0, 1, 2], [3, 4, 5], [6]]  # stable, at most batch_size
+
+
 @pytest.mark.heavy
 def test_numpy_text_tower_matches_sentence_transformers() -> None:
     from melodex.encoders.minilm_numpy import NumpyMiniLM

@@ -8,6 +8,7 @@ where the network allows it (the same loading code, tested here on the packaged 
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,6 +69,9 @@ class TextEncoder:
         self.dim = int(dim)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache_size = cache_size  # 0 turns the query cache off (benchmarks)
+        # one encoding at a time: the Rust tokenizer refuses concurrent calls ("Already
+        # borrowed"); cache reads need no lock (the server's threads share this encoder)
+        self._lock = threading.Lock()
 
     def encode(
         self, texts: Sequence[str] | str, *, batch_size: int = 64, normalize: bool = True
@@ -78,23 +82,28 @@ class TextEncoder:
         for i, text in enumerate(items):
             if not isinstance(text, str):
                 raise TypeError(f"text {i} is {type(text).__name__}, not str")
-        found = {t: self._cache[t] for t in dict.fromkeys(items) if t in self._cache}
+        found = {}
+        for text in dict.fromkeys(items):
+            vector = self._cache.get(text)  # one lookup: another thread may evict meanwhile
+            if vector is not None:
+                found[text] = vector
         missing = [t for t in dict.fromkeys(items) if t not in found]
         if missing:
-            if len(missing) <= FAST_PATH_MAX and self._fast_path_ok:
-                vectors = self._encode_direct(missing)
-            else:
-                vectors = self._model.encode(
-                    missing,
-                    batch_size=batch_size,
-                    normalize_embeddings=False,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                ).astype(np.float32, copy=False)
-            found.update(zip(missing, vectors, strict=True))
-            if len(missing) <= self.cache_size // 4:  # cache queries, not whole corpora
-                for text in missing:
-                    self._remember(text, found[text])
+            with self._lock:
+                if len(missing) <= FAST_PATH_MAX and self._fast_path_ok:
+                    vectors = self._encode_direct(missing)
+                else:
+                    vectors = self._model.encode(
+                        missing,
+                        batch_size=batch_size,
+                        normalize_embeddings=False,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    ).astype(np.float32, copy=False)
+                found.update(zip(missing, vectors, strict=True))
+                if len(missing) <= self.cache_size // 4:  # cache queries, not whole corpora
+                    for text in missing:
+                        self._remember(text, found[text])
         if not items:
             return np.zeros((0, self.dim), np.float32)
         out = np.stack([found[t] for t in items])

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 
@@ -28,7 +28,11 @@ class Hit:
     text_score: float | None = None  # BM25 of the metadata match (hybrid search), else None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # the fields one by one: ``asdict`` deep-copies each value, ~20 us a hit on a server
+        return {name: getattr(self, name) for name in _HIT_FIELDS}
+
+
+_HIT_FIELDS = tuple(f.name for f in fields(Hit))
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 
 from melodex.errors import MelodexError, ModelLoadError, ParameterError
 from melodex.library.backends import LibraryStore, as_location, open_existing, open_store
-from melodex.library.cold_search import refresh_snapshot
+from melodex.library.cold_search import CurrentSnapshot, refresh_snapshot
 from melodex.library.filters import TrackFilter, check_text, make_filter, split_negations
 from melodex.library.hits import Description, Hit
 from melodex.library.hybrid import EXCLUDE_WEIGHT, Ranked, check_mode, rank
@@ -74,6 +74,7 @@ class Library:
         self._index_version = -1
         self._vocab: tuple[list[str], np.ndarray] | None = None
         self._text: TextIndex | None = None
+        self._snapshots = CurrentSnapshot()  # rows of hits, without LanceDB
 
     # -- parts, loaded lazily ----------------------------------------------------------------
     @property
@@ -516,6 +517,14 @@ class Library:
 
     def _hits(self, ranked: list[Ranked], query: np.ndarray) -> list[Hit]:
         """Hits with their rows, each with the window that best matches ``query``."""
+        snap = self._snapshots.get(self) if ranked else None
+        if snap is not None:
+            try:
+                return snap.hits(
+                    [(r.id, r.score, r.vector_score, r.text_score) for r in ranked], query
+                )
+            except IndexError:  # an id the snapshot lacks: read the store
+                pass
         rows = {r["id"]: r for r in self.store.rows([r.id for r in ranked], columns=HIT_COLUMNS)}
         hits = []
         for position, item in enumerate(ranked, start=1):
@@ -562,6 +571,10 @@ class Library:
 
     def _track_vector(self, path_or_id: str | Path | int) -> tuple[np.ndarray, int | None]:
         if isinstance(path_or_id, int):
+            snap = self._snapshots.get(self)  # the stored vector, without a LanceDB read
+            vec = snap.vector(path_or_id) if snap is not None else None
+            if vec is not None:
+                return vec, path_or_id
             rows = self.store.rows([path_or_id], columns=["id", "vector"])
             if not rows:
                 raise MelodexError(f"no track with id {path_or_id} in {self.path}")

@@ -164,6 +164,9 @@ class Store:
         except Exception as exc:  # lancedb raises several kinds
             raise StoreError(f"{self.path}: cannot open library: {exc}") from exc
         self._table = None
+        # version and row count as of the last refresh or write (LanceDB's table object sees
+        # nothing new in between, so asking it again cost ~0.3 ms each, several times a query)
+        self._state: dict[str, int] = {}
         self.meta = self._read_meta()
         if not self.meta and (self.path / f"{TABLE}.lance").exists():
             raise StoreError(
@@ -277,19 +280,37 @@ class Store:
         return self._table
 
     def refresh(self) -> None:
-        """See writes made by other processes since this store was opened."""
+        """See writes made by other processes since this store was opened.
+
+        The table's version files are listed first (~0.04 ms): when the newest is the version
+        this store reads already, checking out again would change nothing, and each LanceDB
+        call took 0.3 ms alone and several ms on a busy server (tests/test_store.py)."""
+        from melodex.library.snapshot import table_version
+
         table = self._open_table()
+        seen = self._state.get("version")
+        if table is not None and seen is not None and table_version(self.path) == seen:
+            return
+        self._state.clear()
         if table is not None:
             table.checkout_latest()
 
     @property
     def version(self) -> int:
-        table = self._open_table()
-        return 0 if table is None else int(table.version)
+        if "version" not in self._state:
+            table = self._open_table()
+            if table is None:
+                return 0  # not cached: another process may create the table
+            self._state["version"] = int(table.version)
+        return self._state["version"]
 
     def __len__(self) -> int:
-        table = self._open_table()
-        return 0 if table is None else table.count_rows()
+        if "rows" not in self._state:
+            table = self._open_table()
+            if table is None:
+                return 0
+            self._state["rows"] = table.count_rows()
+        return self._state["rows"]
 
     def _scan(self, columns: Sequence[str], where: str | None = None) -> pa.Table:
         table = self._open_table()
@@ -329,6 +350,8 @@ class Store:
             raise
         except Exception as exc:  # lancedb raises RuntimeError/OSError/IOError with the cause
             raise StoreError(f"{self.path}: cannot {action}: {_write_cause(exc)}") from exc
+        finally:
+            self._state.clear()  # a new version, maybe other rows
 
     def file_states(self) -> dict[str, FileState]:
         cols = ["id", "path", "content_hash", "size", "mtime_ns", "bpm_confidence"]
@@ -383,6 +406,7 @@ class Store:
                 table.optimize()  # also adds the rows written since to existing indexes
             with contextlib.suppress(Exception):  # so are the indexes
                 self._create_scalar_indexes(table)
+            self._state.clear()  # each step above may commit a new version
 
     def _create_scalar_indexes(self, table: Any) -> None:
         if table.count_rows() < SCALAR_INDEX_MIN_ROWS:

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from melodex.errors import MelodexError
+from melodex.library.filters import split_negations
 from melodex.library.library import Description, Hit, Library
 from melodex.library.store import Store
 from melodex.library.text_sets import TextSet, held_text_set, held_text_sets
+from melodex.serve.batching import QueryBatcher, batcher_for
 from melodex.serve.errors import ApiError
 from melodex.serve.models import MapOut
 from melodex.serve.queue import Gate
@@ -32,6 +34,7 @@ class ServeConfig:
     queue_wait: float = 10.0
     bind_host: str | None = None  # the address served on: its name passes the Host check
     allow_hosts: tuple[str, ...] = ()  # more Host names to answer ("*": any)
+    batch_queries: bool = True  # embed the texts of concurrent searches together
 
 
 class LibraryService:
@@ -55,6 +58,25 @@ class LibraryService:
             config.max_queries, "query", queue=config.query_queue, wait_seconds=config.queue_wait
         )
         self.heavy = Gate(config.max_heavy, "heavy")
+        self._batcher: QueryBatcher | None = None
+        self._batcher_checked = not config.batch_queries
+        self._batcher_lock = threading.Lock()
+
+    def _prime(self, text: str, *, negation: bool) -> None:
+        """Embed the query text with those of concurrent searches (serve/batching.py), outside
+        the query lock, so one search's ranking overlaps the next texts' embedding."""
+        if not self._batcher_checked:
+            with self._batcher_lock:
+                if not self._batcher_checked:
+                    try:
+                        self._batcher = batcher_for(self.model)
+                    except MelodexError:  # the search reports a text encoder that cannot load
+                        self._batcher = None
+                    self._batcher_checked = True
+        if self._batcher is not None:
+            rest = split_negations(text)[0] if negation else text  # what Library.search embeds
+            if rest.strip():
+                self._batcher.prime(rest)
 
     def scrub(self, message: str) -> str:
         """Error messages without the library's folder (clients see ids, never paths)."""
@@ -85,6 +107,7 @@ class LibraryService:
         self, text: str, k: int, *, bpm: str | None = None, key: str | None = None, **options: Any
     ) -> list[Hit]:
         """``options``: the keyword arguments of Library.search (filters, exclude, mode)."""
+        self._prime(text, negation=options.get("negation", True))
         with self.query_lock:
             if not self._has_tracks():
                 return []
