@@ -22,6 +22,7 @@ from melodex.cli import app
 from melodex.errors import ParameterError
 from melodex.library.library import Library
 from melodex.library.store import Store
+from tests import child_events
 from tests.music_fixtures import tone_piece, write_audio
 
 
@@ -92,15 +93,15 @@ def test_sigint_during_index_says_what_was_kept(tmp_path: Path, toy_model_dir: P
     db = tmp_path / "db"
     cmd = [sys.executable, "-m", "melodex", "index", str(music), "--db", str(db)]
     cmd += ["--model", str(toy_model_dir), "--events", "--commit-every", "4"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
+    # its events hold it back (tests/child_events.py): the signal lands in a live run
+    proc = child_events.start(cmd, stdout=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    for line in proc.stderr:  # wait until a batch is written, then interrupt
-        if line.startswith("{") and json.loads(line)["event"] == "committed":
+    for event in child_events.events(proc):  # wait until a batch is written, then interrupt
+        if event["event"] == "committed":
             break
         assert time.monotonic() < deadline
     proc.send_signal(signal.SIGINT)
-    _, rest = proc.communicate(timeout=120)
+    rest = proc.communicate(timeout=120)[1].decode("utf-8", "replace")
     assert proc.returncode == 130, rest[-2000:]
     assert "Traceback" not in rest
     said = next(x for x in rest.splitlines() if x.startswith("interrupted:"))

@@ -35,6 +35,7 @@ from melodex.errors import AudioDecodeError, StoreError
 from melodex.library.indexer import _decode, embed_item, file_hash, window_count
 from melodex.library.library import Library
 from melodex.library.store import Store, decode_path, encode_path
+from tests import child_events
 from tests.music_fixtures import tone_piece, write_audio
 
 PATH_MAX = os.pathconf("/", "PC_PATH_MAX")  # 4096 on Linux
@@ -528,14 +529,6 @@ def _index_cmd(music: Path, db: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "melodex", "index", str(music), "--db", str(db), *extra]
 
 
-def _event_stream(proc: subprocess.Popen) -> Iterator[dict]:
-    """The indexer's events (``--events``: JSON lines on stderr) as they come."""
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if line.startswith('{"event"'):
-            yield json.loads(line)
-
-
 def _phase_of(events: list[dict]) -> str:
     """Where a run was when it died, from the last event it emitted."""
     if not events:
@@ -551,12 +544,10 @@ BATCH = 2  # rows per atomic commit in the kill test: many commits, so many kill
 
 def _kill_round(cmd: list[str], target: tuple[str, int], rng: random.Random) -> list[dict]:
     """Run the indexer, kill it with SIGKILL at ``target`` (an event kind and its count; or
-    ("startup", 0): after a short seeded delay), and return every event it emitted."""
-    proc = subprocess.Popen(
-        [*cmd, "--events", "--commit-every", str(BATCH)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    ("startup", 0): after a short seeded delay), and return every event it emitted. Its events
+    hold it back (tests/child_events.py), so the kill lands in a live run on any machine."""
+    proc = child_events.start(
+        [*cmd, "--events", "--commit-every", str(BATCH)], stdout=subprocess.DEVNULL
     )
     events: list[dict] = []
     kind, count = target
@@ -564,7 +555,7 @@ def _kill_round(cmd: list[str], target: tuple[str, int], rng: random.Random) -> 
         if kind == "startup":
             time.sleep(rng.uniform(0.0, 0.3))
         else:
-            for event in _event_stream(proc):
+            for event in child_events.events(proc):
                 events.append(event)
                 if event["event"] == kind and sum(e["event"] == kind for e in events) == count:
                     break
@@ -573,10 +564,10 @@ def _kill_round(cmd: list[str], target: tuple[str, int], rng: random.Random) -> 
     finally:
         if proc.poll() is None:
             proc.kill()
-        rest = proc.communicate(timeout=60)[1] or ""
+        rest = proc.communicate(timeout=60)[1] or b""
     assert proc.returncode == -signal.SIGKILL, f"kill at {target} did not land: {proc.returncode}"
     if kind == "startup":  # what it managed to emit before the kill
-        events = [json.loads(x) for x in rest.splitlines() if x.startswith('{"event"')]
+        events = child_events.parse(rest)
     return events
 
 

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from melodex.cli import optional_ray_address
+from melodex.errors import ParameterError
 from melodex.library.backends import open_store
 from melodex.library.distributed import index_folder_ray
 from melodex.library.indexer import index_folder
@@ -235,7 +236,8 @@ def test_a_file_that_keeps_killing_its_worker_is_reported(
     cluster, toy_model, music, tmp_path
 ) -> None:
     """Every worker that opens the poison file dies (as with a decoder crash); its batch-mates
-    are indexed anyway and the file is reported as failed, with the reason."""
+    are indexed anyway and the file is reported as failed, with the reason. One rerun per task
+    (the default is 3): each death costs a new worker process, and 2 + 2 show the mechanism."""
     folder = tmp_path / "music"
     shutil.copytree(music / "album0", folder)
     poison = write_audio(folder / "poison.wav", tone_piece(7, seconds=240.0))  # open ~0.5 s
@@ -258,14 +260,14 @@ def test_a_file_that_keeps_killing_its_worker_is_reported(
     thread.start()
     try:
         report = index_folder_ray(Store(tmp_path / "db", create=True), toy_model, folder,
-                                  batch_size=3)  # fmt: skip
+                                  batch_size=3, retries=1)  # fmt: skip
     finally:
         stop.set()
         thread.join()
     assert kills >= 2
     failed = dict(report.failed)
     assert list(failed) == [str(poison)]
-    assert "worker failed on this file" in failed[str(poison)]
+    assert "worker failed on this file (2 tries)" in failed[str(poison)]
     assert len(report.added) == 5 and str(poison) not in report.added
 
 
@@ -283,3 +285,8 @@ def test_ray_indexes_into_a_networked_store(
     assert snapshot(url) == reference
     again = index_folder_ray(open_store(url), toy_model, music)
     assert again.skipped == 10 and not (again.added or again.failed)
+
+
+def test_negative_retries_are_refused_before_any_work(toy_model, tmp_path) -> None:
+    with pytest.raises(ParameterError, match="retries must be 0 or more, not -1"):
+        index_folder_ray(Store(tmp_path / "db", create=True), toy_model, tmp_path, retries=-1)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from melodex.errors import MelodexError
+from melodex.errors import MelodexError, ParameterError
 from melodex.library.indexer import (
     IndexReport,
     IndexWriter,
@@ -188,14 +188,19 @@ def index_folder_ray(
     descriptors: bool = False,
     events: EventFn | None = None,
     follow_symlinks: bool = False,
+    retries: int = TASK_RETRIES,
 ) -> IndexReport:
     """Bring the store in line with ``folder``, embedding on a Ray cluster.
 
     ``address``: None or "local" starts a local cluster with ``workers`` CPUs (default: all
     cores); anything else is passed to ``ray.init`` ("auto", "ray://host:10001", ...).
+    ``retries``: how many times Ray reruns a batch whose worker died, before its files are
+    retried one by one (each with as many reruns) and a file that still kills it is reported.
     """
     if batch_size < 1:
         raise MelodexError(f"batch size must be at least 1, not {batch_size}")
+    if retries < 0:
+        raise ParameterError(f"retries must be 0 or more, not {retries}")
     started = time.perf_counter()
     report = IndexReport()
     bind_model(store, model)
@@ -214,6 +219,7 @@ def index_folder_ray(
                     writer,
                     progress,
                     batch_size=batch_size,
+                    retries=retries,
                     describe=descriptors,
                     keep_windows=keep_windows,
                 )
@@ -233,9 +239,10 @@ def _run(
     batch_size: int,
     describe: bool,
     keep_windows: bool,
+    retries: int,
 ) -> None:
     """Keep a bounded number of batches in flight and write results as they come back."""
-    task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(embed_batch)
+    task = ray.remote(num_cpus=1, max_retries=retries)(embed_batch)
     bundle = ray.put(model_bundle(model))
     identity = model.identity
     capacity = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -267,7 +274,7 @@ def _run(
             else:
                 writer.fail(
                     paths[0],
-                    f"worker failed on this file ({TASK_RETRIES + 1} tries): {_short(exc)}",
+                    f"worker failed on this file ({retries + 1} tries): {_short(exc)}",
                 )
                 step(paths[0])
             continue
