@@ -6,12 +6,18 @@ while the child indexes everything and exits, and the signal then lands in no ru
 the child's stderr is a pipe of one page (4 KiB) that the test reads without a buffer of its
 own: once the test stops reading, the child blocks on its next event after at most a page of
 output (some 25 file events), so the run is still live when the signal comes.
+
+The child also gets SIGINT's default action back: when the suite itself runs as a background
+job of a non-interactive shell (``make test &``), SIGINT is ignored for it and every child
+inherits that, so Python installs no KeyboardInterrupt handler and the child runs on through a
+Ctrl-C (as it rightly does for a user's own background job). Seen: the SIGINT test failed so.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import signal
 import subprocess
 from collections.abc import Iterator
 
@@ -20,10 +26,16 @@ PIPE_BYTES = 4096  # the smallest pipe Linux makes: one page
 
 def start(cmd: list[str], **popen: object) -> subprocess.Popen[bytes]:
     """Start ``cmd`` with its stderr on a one-page pipe that the caller reads unbuffered."""
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, bufsize=0, **popen)  # type: ignore[call-overload]
+    proc = subprocess.Popen(  # type: ignore[call-overload]
+        cmd, stderr=subprocess.PIPE, bufsize=0, preexec_fn=_default_sigint, **popen
+    )
     assert proc.stderr is not None
     fcntl.fcntl(proc.stderr.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     return proc
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def events(proc: subprocess.Popen[bytes]) -> Iterator[dict]:

@@ -35,7 +35,15 @@ def _share_cores_between_workers() -> None:
 _share_cores_between_workers()
 
 #: Fixtures that make a test heavy: a real model, a Chroma server, a Ray cluster, a browser.
-HEAVY_FIXTURES = {"base_model", "chroma_server", "cluster", "browser", "server"}
+HEAVY_FIXTURES = {
+    "base_model",
+    "chroma_server",
+    "cluster",
+    "browser",
+    "server",
+    "reference_st",
+    "frozen_st",
+}
 
 
 #: Modules whose every test is heavy: ``--fast`` skips importing them (lightning, ray, ...).
@@ -60,6 +68,7 @@ HEAVY_MODULES = {
     "test_ttmr_pp_parity.py",
     "test_ttmr_parity.py",
     "test_muq_mulan_parity.py",
+    "test_ms_clap_parity.py",
     "test_distill.py",
 }
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
+from typing import Any
 
-from melodex.errors import ParameterError
+from melodex.errors import MelodexError, ParameterError
 
 _DURATION = re.compile(
     r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$"
@@ -133,3 +134,17 @@ def check_text(text: str) -> None:
             f"search text is not valid UTF-8 ({what} at position {exc.start}); "
             "check the terminal's encoding"
         ) from None
+
+
+def descriptor_filters(*, bpm: str | None, key: str | None) -> dict[str, Any] | None:
+    """Parsed ``bpm``/``key`` filters as store keyword arguments (None: no filter)."""
+    if bpm is None and key is None:
+        return None
+    from melodex.descriptors import parse_bpm_range, parse_key_filter
+
+    try:
+        bpm_range = parse_bpm_range(bpm) if bpm is not None else None
+        key_filter = parse_key_filter(key) if key is not None else None
+    except ValueError as exc:
+        raise MelodexError(str(exc)) from exc
+    return {"bpm": bpm_range, "key": key_filter}

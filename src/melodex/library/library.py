@@ -8,15 +8,22 @@ from typing import Any
 
 import numpy as np
 
-from melodex.errors import MelodexError, ModelLoadError, ParameterError
+from melodex.errors import AudioDecodeError, MelodexError, ModelLoadError, ParameterError
 from melodex.library.backends import LibraryStore, as_location, open_existing, open_store
 from melodex.library.cold_search import CurrentSnapshot, refresh_snapshot
-from melodex.library.filters import TrackFilter, check_text, make_filter, split_negations
+from melodex.library.filters import (
+    TrackFilter,
+    check_text,
+    descriptor_filters,
+    make_filter,
+    split_negations,
+)
 from melodex.library.hits import Description, Hit
 from melodex.library.hybrid import EXCLUDE_WEIGHT, Ranked, check_mode, rank
 from melodex.library.indexer import IndexReport, index_folder
 from melodex.library.mapping import TrackMap, build_track_map
 from melodex.library.search_index import exact_limit, sync_index
+from melodex.library.stored_rows import stored_embedding
 from melodex.library.text_index import TextIndex
 from melodex.library.variety import CANDIDATE_FACTOR, Variety, arrange
 from melodex.library.vector_index import VectorIndex
@@ -217,6 +224,7 @@ class Library:
             raise MelodexError("search text is empty")
         check_text(text)
         check_mode(mode)
+        descriptor_filters(bpm=bpm, key=key)  # a bad --bpm/--key fails before the model loads
         flt = where if where is not None else make_filter(**metadata)
         excluded = [exclude] if isinstance(exclude, str) else list(exclude)
         if negation:
@@ -250,7 +258,7 @@ class Library:
         """Rank candidates for a query vector (and its text): filters, fusion, penalties."""
         if k < 1:
             raise MelodexError(f"k must be at least 1, not {k}")
-        filters = self._filters(bpm=bpm, key=key)
+        filters = descriptor_filters(bpm=bpm, key=key)
         allowed = None
         store = self.store
         if filters is not None and not self._native_search():
@@ -313,19 +321,6 @@ class Library:
             return np.stack([s[:n] for s in out_s]), np.stack([i[:n] for i in out_i])
 
         return native
-
-    def _filters(self, *, bpm: str | None, key: str | None) -> dict[str, Any] | None:
-        """Parsed ``bpm``/``key`` filters as store keyword arguments (None: no filter)."""
-        if bpm is None and key is None:
-            return None
-        from melodex.descriptors import parse_bpm_range, parse_key_filter
-
-        try:
-            bpm_range = parse_bpm_range(bpm) if bpm is not None else None
-            key_filter = parse_key_filter(key) if key is not None else None
-        except ValueError as exc:
-            raise MelodexError(str(exc)) from exc
-        return {"bpm": bpm_range, "key": key_filter}
 
     def similar(
         self,
@@ -588,19 +583,11 @@ class Library:
     def _embedding(self, path: str | Path) -> AudioEmbedding:
         resolved = Path(os.path.expanduser(path)).resolve()
         row = self.store.find_path(str(resolved)) if len(self) else None
-        if row is not None and row["tag_scores"] is not None and os.path.exists(resolved):
-            st = os.stat(resolved)
-            if st.st_size == row["size"] and st.st_mtime_ns == row["mtime_ns"]:
-                vec = np.asarray(row["vector"], np.float32)
-                return AudioEmbedding(
-                    vector=vec,
-                    window_vectors=np.asarray(row["window_vectors"], np.float32).reshape(
-                        -1, len(vec)
-                    ),
-                    window_starts=np.asarray(row["window_starts"], np.float32),
-                    duration=float(row["duration"]),
-                    tag_scores=np.asarray(row["tag_scores"], np.float32),
-                )
+        stored = stored_embedding(row, resolved)
+        if stored is not None:
+            return stored
+        if not resolved.exists():  # before the model loads (seconds) only to fail on the file
+            raise AudioDecodeError(path, "file not found")
         return self.model.embed_file(resolved)
 
     def _describe_vocabulary(self) -> tuple[list[str], np.ndarray]:

@@ -78,7 +78,7 @@ async def decode_clip(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "melodex.serve._decode",
+        "melodex.audio.isolated_decode",
         str(src),
         str(dst),
         str(sample_rate),

@@ -1,6 +1,9 @@
 """Decode an untrusted upload in a child process, so a time limit can kill it.
 
-``python -m melodex.serve._decode SRC DST SR MAX_SECONDS`` decodes ``SRC`` to mono float32 at
+It lives among the decoders, not in ``melodex.serve``, so that starting it imports only them
+(0.3 s) and not the server's package (FastAPI and the routes: 1 s more per upload).
+
+``python -m melodex.audio.isolated_decode SRC DST SR MAX_SECONDS`` decodes ``SRC`` to mono float32 at
 ``SR`` Hz (at most ``MAX_SECONDS``) and writes it to ``DST`` as a float WAV. Exit code 0 on
 success, 2 with the reason on stderr when the file is not decodable audio.
 """
