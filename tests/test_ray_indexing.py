@@ -232,6 +232,29 @@ def test_ray_flag_takes_an_optional_address() -> None:
     assert optional_ray_address(["index", "--ray=auto", "d"]) == ["index", "--ray=auto", "d"]
 
 
+def test_a_pretrained_family_model_indexes_on_ray(cluster, tmp_path) -> None:
+    """A ``clap-hf:FOLDER`` model (random weights in the transformers format) is no melodex
+    folder: it travels to the workers as its spec, they load the same weights (the identity
+    check), and the rows agree with this process's within the stated 1e-6 (rel. to unit norm)."""
+    from melodex.models import load_model
+    from tests.clap_fixtures import make_clap_folder
+
+    spec = f"clap-hf:{make_clap_folder(tmp_path / 'tiny-clap')}"
+    model = load_model(spec)
+    music = tmp_path / "music"
+    for i, kind in enumerate(("plucked", "organ", "clicks")):
+        write_audio(music / f"t{i}.flac", tone_piece(i, 4.0, kind=kind))
+    report = index_folder_ray(Store(tmp_path / "ray", create=True), model, music, batch_size=2)
+    assert len(report.added) == 3 and not report.failed, report.failed
+    index_folder(Store(tmp_path / "local", create=True), model, music, model_threads=1)
+    ray_rows = {r["path"]: r for r in Store(tmp_path / "ray").rows()}
+    local_rows = {r["path"]: r for r in Store(tmp_path / "local").rows()}
+    assert set(ray_rows) == set(local_rows)
+    for path, row in ray_rows.items():
+        a = np.asarray(local_rows[path]["vector"], np.float64)
+        assert np.max(np.abs(a - np.asarray(row["vector"], np.float64))) <= 1e-6, path
+
+
 def test_a_file_that_keeps_killing_its_worker_is_reported(
     cluster, toy_model, music, tmp_path
 ) -> None:

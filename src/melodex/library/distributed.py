@@ -42,6 +42,7 @@ from melodex.library.indexer import (
 )
 from melodex.library.store import Store, TrackRow
 from melodex.models import JointModel
+from melodex.models.registry import split_family
 from melodex.progress import EventFn, ProgressFn
 
 DEFAULT_BATCH = 4
@@ -68,8 +69,23 @@ def _require_ray() -> Any:
     return ray
 
 
+SPEC_KEY = "melodex-family-spec"  # a bundle that holds a family spec instead of a folder
+
+
 def model_bundle(model: JointModel) -> dict[str, bytes]:
-    """The model's saved folder as {file name: bytes}, to ship to workers anywhere."""
+    """The model's saved folder as {file name: bytes}, to ship to workers anywhere.
+
+    A pretrained family's model (``clap-hf:...``, ``laion-clap:...``) is not a melodex folder:
+    it travels as its spec, with a local path made absolute, and each worker loads that spec
+    (a hub id from its cache, or a path that every machine has, as with the music); the identity
+    check then proves the worker holds the same weights.
+    """
+    found = split_family(str(model.source)) if model.source else None
+    if found is not None:
+        family, argument = found
+        local = Path(os.path.expanduser(argument))
+        spec = f"{family.prefix}:{local.resolve()}" if local.exists() else str(model.source)
+        return {SPEC_KEY: spec.encode()}
     with tempfile.TemporaryDirectory(prefix="melodex-model-") as tmp:
         folder = Path(model.save(Path(tmp) / "model"))
         return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
@@ -87,10 +103,13 @@ def _worker_model(bundle: dict[str, bytes], identity: str) -> JointModel:
         from melodex.models import load_model
 
         torch.set_num_threads(1)  # one Ray CPU per task
-        with tempfile.TemporaryDirectory(prefix="melodex-model-") as tmp:
-            for name, data in bundle.items():
-                (Path(tmp) / name).write_bytes(data)
-            model = load_model(tmp)
+        if SPEC_KEY in bundle:
+            model = load_model(bundle[SPEC_KEY].decode())
+        else:
+            with tempfile.TemporaryDirectory(prefix="melodex-model-") as tmp:
+                for name, data in bundle.items():
+                    (Path(tmp) / name).write_bytes(data)
+                model = load_model(tmp)
         if model.identity != identity:
             raise MelodexError(
                 f"worker loaded model {model.identity}, the driver indexes with {identity}"
