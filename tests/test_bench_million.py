@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -11,16 +10,13 @@ import numpy as np
 
 from melodex.library import search_index
 from melodex.library.store import Store, track_id
+from tests.script_modules import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 def _load(name: str):  # noqa: ANN202 (a script module)
-    spec = importlib.util.spec_from_file_location(f"melodex_bench_{name}", BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"bench/{name}.py")
 
 
 def test_bench_million_smoke_resumes_and_reports_every_figure(tmp_path: Path, base_model) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +22,7 @@ from melodex.descriptors import (
     parse_key_filter,
     pitch_class,
 )
+from tests.script_modules import load_script
 
 SR = 22050
 
@@ -242,12 +241,8 @@ def test_pitch_class() -> None:
 # --------------------------------------------------------------------------- validation metrics
 
 
-def _validator():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "validate_descriptors.py"
-    spec = importlib.util.spec_from_file_location("validate_descriptors", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _validator():  # noqa: ANN202 (a script module)
+    return load_script("scripts/validate_descriptors.py")
 
 
 def test_validation_metrics() -> None:

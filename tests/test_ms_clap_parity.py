@@ -10,7 +10,6 @@ Cnn14's size is fixed at ~80M parameters.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch  # noqa: E402
 from melodex.errors import ModelLoadError  # noqa: E402
 from melodex.models import load_model  # noqa: E402
 from melodex.models.base import l2_normalize  # noqa: E402
+from tests.script_modules import load_script  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "ms_clap" / "reference.npz"
@@ -31,13 +31,7 @@ ATOL = 1e-5
 
 
 def recorder():  # noqa: ANN201
-    spec = importlib.util.spec_from_file_location(
-        "record_ms_clap_reference", ROOT / "scripts" / "record_ms_clap_reference.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/record_ms_clap_reference.py")
 
 
 @pytest.fixture(scope="module")

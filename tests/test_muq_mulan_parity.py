@@ -9,7 +9,6 @@ per-clip ``get_audio_latents`` and ``model(texts=[...])`` outputs.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -19,20 +18,15 @@ import pytest
 from melodex.errors import ModelLoadError
 from melodex.models import muq_mulan
 from melodex.models.folder import read_model_folder
+from tests.script_modules import load_script  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "muq_mulan"
 ATOL = 1e-5
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "record_muq_reference", ROOT / "scripts" / "record_muq_reference.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _script():  # noqa: ANN201
+    return load_script("scripts/record_muq_reference.py")
 
 
 @pytest.fixture(scope="module")

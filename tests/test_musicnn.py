@@ -7,7 +7,6 @@ probabilities and penultimate features on them.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from melodex.encoders.musicnn import (
     musicnn_log_mel,
 )
 from melodex.errors import ModelLoadError
+from tests.script_modules import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "musicnn_reference.npz"
@@ -41,13 +41,7 @@ def ref() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def clips() -> dict[str, np.ndarray]:
-    spec = importlib.util.spec_from_file_location(
-        "record_musicnn_reference", ROOT / "scripts" / "record_musicnn_reference.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_clips()
+    return load_script("scripts/record_musicnn_reference.py").make_clips()
 
 
 @pytest.fixture(scope="module")

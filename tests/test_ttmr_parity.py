@@ -9,7 +9,6 @@ tiny BERT config + tokenizer (``bert-base-uncased/``), and the outputs of the RE
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from melodex.errors import ModelLoadError
 from melodex.models import ttmr
 from melodex.models.folder import read_model_folder
+from tests.script_modules import load_script  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "ttmr"
@@ -28,14 +28,8 @@ CHECKPOINT = FIXTURE / "best.pth"
 ATOL = 1e-5
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "record_ttmr_references", ROOT / "scripts" / "record_ttmr_references.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _script():  # noqa: ANN201
+    return load_script("scripts/record_ttmr_references.py")
 
 
 @pytest.fixture(scope="module")

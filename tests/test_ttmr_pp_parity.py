@@ -9,7 +9,6 @@ outputs of their inference (``get_latent.py``) on the script's clips and texts
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 
 from melodex.errors import ModelLoadError
 from melodex.models import ttmr_pp
+from tests.script_modules import load_script  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "ttmr_pp"
@@ -27,14 +27,8 @@ CHECKPOINT = FIXTURE / "ttmrpp_tiny.pth"
 ATOL = 1e-5
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "record_ttmr_references", ROOT / "scripts" / "record_ttmr_references.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _script():  # noqa: ANN201
+    return load_script("scripts/record_ttmr_references.py")
 
 
 @pytest.fixture(scope="module")
