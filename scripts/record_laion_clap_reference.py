@@ -1,18 +1,34 @@
 """Record the ``laion-clap`` package's own inference on random weights, for
-tests/test_laion_clap_parity.py (tests/fixtures/laion_clap_reference.npz).
+tests/test_laion_clap_parity.py (tests/fixtures/laion_clap_reference.npz, and with
+``--fusion`` tests/fixtures/laion_clap_fusion_reference.npz).
 
 laion-clap 1.1.7 cannot be installed beside melodex (it pins numpy 1.x), so run this in a side
-environment::
+environment. Unfused::
 
     python3.11 -m venv /tmp/sidevenv
     /tmp/sidevenv/bin/pip install torch==2.13.0 && /tmp/sidevenv/bin/pip install laion-clap==1.1.7
-    HF_HUB_OFFLINE=1 /tmp/sidevenv/bin/python scripts/record_laion_clap_reference.py [--fusion]
+    HF_HUB_OFFLINE=1 /tmp/sidevenv/bin/python scripts/record_laion_clap_reference.py
+
+Fusion computes its mel with torchaudio and shrinks long clips with torchvision, so it needs a
+torch that both have wheels for (torch 2.9.1 here; torchaudio has none for 2.13)::
+
+    python3 -m venv /work/side/laionfusion
+    /work/side/laionfusion/bin/pip install torch==2.9.1 torchvision==0.24.1
+    /work/side/laionfusion/bin/pip install torch==2.9.1 'torchaudio==2.9.*'
+    /work/side/laionfusion/bin/pip install laion-clap==1.1.7
+    HF_HUB_OFFLINE=1 /work/side/laionfusion/bin/python scripts/record_laion_clap_reference.py --fusion
+
+``--fusion`` records ``CLAP_Module(enable_fusion=True, amodel='HTSAT-tiny')`` on one batch of
+a 4 s clip (repeat-padded, ``longer`` False) and a 23 s clip (``longer`` True: the shrunk whole
+mel plus three 10 s mel crops). The package picks each crop's start at random in one third of
+the possible starts (``np.random.choice``); the recorder seeds numpy, replays the same draws
+to record the three starts, and the test hands melodex those starts.
 
 Offline there is no roberta-base: the package's ``RobertaModel.from_pretrained('roberta-base')``
 and ``RobertaTokenizer.from_pretrained('roberta-base')`` are replaced by a one-layer RoBERTa
 (hidden 768, 12 heads) and a byte-level BPE tokenizer trained on a few sentences (its files go
-into the fixture). torchvision/torchaudio (only for training and fusion's crops) are stubbed.
-Every other line that runs is the package's: ``CLAP_Module(enable_fusion=False, amodel=
+into the fixture). Unfused, torchvision/torchaudio (only for training and fusion) are stubbed.
+Every other line that runs is the package's: ``CLAP_Module(enable_fusion=..., amodel=
 'HTSAT-tiny')``, ``get_audio_embedding_from_data`` and ``get_text_embedding``.
 
 The functions above ``main`` are plain numpy and are imported by the test, which rebuilds the
@@ -31,6 +47,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "laion_clap_reference.npz"
+FUSION_FIXTURE = ROOT / "tests" / "fixtures" / "laion_clap_fusion_reference.npz"
+#: numpy's global seed before the fused batch (the package draws the long clip's crops from it)
+CROP_SEED = 1234
+CHUNK_FRAMES = 480000 // 480 + 1
 SR = 48000
 TEXTS = [
     "calm solo piano",
@@ -81,6 +101,35 @@ def make_audio() -> list[np.ndarray]:
     return out
 
 
+def make_fusion_audio() -> list[np.ndarray]:
+    """A 4 s clip (shorter than a window) and a 23 s clip (longer: fusion's crops), 48 kHz."""
+    rng = np.random.default_rng(11)
+    out = []
+    for seconds, hz in ((4.0, 440.0), (23.0, 262.0)):
+        t = np.arange(int(seconds * SR)) / SR
+        y = (
+            0.4
+            * np.sin(2 * np.pi * hz * t * (1 + 0.02 * t))
+            * (1 + np.sin(2 * np.pi * 0.3 * t))
+            / 2
+        )
+        out.append((y + 0.02 * rng.standard_normal(len(t))).astype(np.float32))
+    return out
+
+
+def replay_crop_starts(n_samples: int) -> list[int]:
+    """The three crop starts the package draws for a clip of ``n_samples`` after
+    ``np.random.seed(CROP_SEED)`` (get_audio_features' own ``array_split`` + ``choice``)."""
+    total = n_samples // 480 + 1
+    ranges = np.array_split(list(range(0, total - CHUNK_FRAMES + 1)), 3)
+    ranges = [r if len(r) else [0] for r in ranges]
+    state = np.random.get_state()
+    np.random.seed(CROP_SEED)
+    starts = [int(np.random.choice(r)) for r in ranges]
+    np.random.set_state(state)
+    return starts
+
+
 def train_tokenizer_files(folder: Path) -> None:
     from tokenizers import ByteLevelBPETokenizer
 
@@ -102,7 +151,7 @@ def roberta_tokenizer(vocab_json: str, merges_txt: str):  # noqa: ANN201
     return RobertaTokenizerFast(vocab=json.loads(vocab_json), merges=merges)
 
 
-def main() -> None:
+def main(fusion: bool = False) -> None:
     import torch
     from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 
@@ -132,15 +181,16 @@ def main() -> None:
         sys.modules[name] = module
 
     names = "Normalize Compose RandomResizedCrop InterpolationMode ToTensor Resize CenterCrop"
-    stub("torchvision")
-    stub("torchvision.ops")
-    stub("torchvision.ops.misc", FrozenBatchNorm2d=torch.nn.Module)
-    stub("torchvision.datasets")
-    stub("torchvision.transforms", **dict.fromkeys(names.split()))
-    stub("torchaudio")
+    if not fusion:  # fusion runs the real torchvision and torchaudio
+        stub("torchvision")
+        stub("torchvision.ops")
+        stub("torchvision.ops.misc", FrozenBatchNorm2d=torch.nn.Module)
+        stub("torchvision.datasets")
+        stub("torchvision.transforms", **dict.fromkeys(names.split()))
+        stub("torchaudio")
     import laion_clap
 
-    clap = laion_clap.CLAP_Module(enable_fusion=False, device="cpu", amodel="HTSAT-tiny")
+    clap = laion_clap.CLAP_Module(enable_fusion=fusion, device="cpu", amodel="HTSAT-tiny")
     state = clap.model.state_dict()
     shapes = {}
     with torch.no_grad():
@@ -151,18 +201,25 @@ def main() -> None:
             shapes[key] = list(value.shape)
     # the release format: {'state_dict': {'module.' + key: tensor}}
     torch.save({"state_dict": {"module." + k: v for k, v in state.items()}}, tmp / "ckpt.pt")
-    audio = clap.get_audio_embedding_from_data(make_audio())
+    clips = make_fusion_audio() if fusion else make_audio()
+    extra = {}
+    if fusion:
+        extra["crop_starts"] = np.array(replay_crop_starts(len(clips[1])), np.int64)
+        np.random.seed(CROP_SEED)
+    audio = clap.get_audio_embedding_from_data(clips)
     text = clap.get_text_embedding(TEXTS)
+    out = FUSION_FIXTURE if fusion else FIXTURE
     np.savez_compressed(
-        FIXTURE,
+        out,
+        **extra,
         audio_embed=audio.astype(np.float32),
         text_embed=text.astype(np.float32),
         shapes=np.array(json.dumps(shapes)),
         vocab_json=np.array(vocab_json),
         merges_txt=np.array(merges_txt),
     )
-    print(f"wrote {FIXTURE}: audio {audio.shape}, text {text.shape}, {len(shapes)} tensors")
+    print(f"wrote {out}: audio {audio.shape}, text {text.shape}, {len(shapes)} tensors")
 
 
 if __name__ == "__main__":
-    main()
+    main(fusion="--fusion" in sys.argv[1:])

@@ -15,6 +15,15 @@ two-layer projections), so this adapter:
   (repeat-padded when shorter), log-mel 64 bins 50-14000 Hz, ``is_longer`` False; text through
   the roberta-base tokenizer truncated to 77 tokens (the package pads to 77; RoBERTa's
   attention mask makes that padding irrelevant).
+- fusion checkpoints: the package's fusion mel instead (torchaudio's ``MelSpectrogram``: a
+  ``torch.stft`` power spectrum, an HTK mel bank without norm, ``AmplitudeToDB``), computed
+  here in torch by :class:`FusionMel`; each 10 s window is four copies of its mel with
+  ``is_longer`` False, which is what the package computes for a clip of at most 10 s (in eval
+  it fuses only clips marked longer). The package embeds a clip longer than 10 s as one
+  vector from the shrunk whole mel plus three 10 s crops whose starts it draws at random, one
+  per third of the possible starts; melodex's tracks stay windowed (deterministic), and
+  :meth:`LaionClap.embed_fused_clip` gives the package's long-clip vector with the three
+  starts fixed (given, or by default the middle of each third).
 
 The tokenizer is not in the checkpoint: put the roberta-base tokenizer files in a folder
 ``roberta-base/`` beside the checkpoint (or in transformers' cache when online).
@@ -30,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from melodex.errors import ModelLoadError
-from melodex.models.clap_hf import ClapHF
+from melodex.errors import MelodexError, ModelLoadError
+from melodex.models.clap_hf import ClapHF, repeat_pad
 
 #: Keys the release holds that inference never uses (training heads, STFT/mel constants).
 UNUSED = re.compile(
@@ -205,6 +214,62 @@ class LogMel:
         return (10.0 * torch.log10(torch.clamp(mel, min=1e-10)))[:, None]
 
 
+def htk_mel_bank(sample_rate: int, fmin: float = 50.0, fmax: float = 14000.0) -> Any:
+    """torchaudio's ``melscale_fbanks(norm=None, mel_scale='htk')``, float32, (513, 64)."""
+    import math
+
+    import torch
+
+    def hz_to_mel(hz: float) -> float:
+        return 2595.0 * math.log10(1.0 + hz / 700.0)
+
+    freqs = torch.linspace(0, sample_rate // 2, N_FFT // 2 + 1)
+    mels = torch.linspace(hz_to_mel(fmin), hz_to_mel(fmax), N_MELS + 2)
+    pts = 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+    diff = pts[1:] - pts[:-1]
+    slopes = pts.unsqueeze(0) - freqs.unsqueeze(1)
+    down = (-1.0 * slopes[:, :-2]) / diff[:-1]
+    up = slopes[:, 2:] / diff[1:]
+    return torch.max(torch.zeros(1), torch.min(down, up))
+
+
+class FusionMel:
+    """The fusion front end as the package computes it (``get_mel``: torchaudio's
+    ``MelSpectrogram`` + ``AmplitudeToDB``): (samples,) -> (frames, 64) log-mel, in torch."""
+
+    def __init__(self, sample_rate: int) -> None:
+        import torch
+
+        self.window = torch.hann_window(N_FFT)
+        self.bank = htk_mel_bank(sample_rate)
+
+    def __call__(self, y: np.ndarray) -> Any:
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(y, np.float32))
+        spec = torch.stft(
+            x,
+            N_FFT,
+            hop_length=HOP,
+            win_length=N_FFT,
+            window=self.window,
+            center=True,
+            pad_mode="reflect",
+            normalized=False,
+            onesided=True,
+            return_complex=True,
+        )
+        power = spec.abs().pow(2.0)  # (513, frames)
+        mel = torch.matmul(power.transpose(-1, -2), self.bank)  # (frames, 64)
+        return 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
+
+
+def quantise(y: np.ndarray) -> np.ndarray:
+    """The package's ``int16_to_float32(float32_to_int16(y))``."""
+    levels = (np.clip(y, -1.0, 1.0) * 32767.0).astype(np.int16)
+    return (levels / 32767.0).astype(np.float32)
+
+
 class LaionClap(ClapHF):
     """ClapHF with the package's preprocessing: 16-bit rounding and its own log-mel."""
 
@@ -213,16 +278,87 @@ class LaionClap(ClapHF):
     def audio_inputs(self, windows: np.ndarray) -> dict[str, Any]:
         import torch
 
-        levels = (np.clip(windows, -1.0, 1.0) * 32767.0).astype(np.int16)
-        rounded = (levels / 32767.0).astype(np.float32)
-        if self.config.options["fusion"]:  # fusion's 4-channel input: the processor's
-            return super().audio_inputs(rounded)
+        rounded = quantise(windows)
+        if self.config.options["fusion"]:  # four copies of each window's mel, none longer
+            mels = [self.fusion_mel(w) for w in rounded]
+            return {
+                "input_features": torch.stack([torch.stack([m] * 4) for m in mels]),
+                "is_longer": torch.zeros((len(windows), 1), dtype=torch.bool),
+            }
         if not hasattr(self, "_log_mel"):
             self._log_mel = LogMel(self.sample_rate)
         return {
             "input_features": self._log_mel(rounded),
             "is_longer": torch.zeros((len(windows), 1), dtype=torch.bool),
         }
+
+    def fusion_mel(self, y: np.ndarray) -> Any:
+        if not hasattr(self, "_fusion_mel"):
+            self._fusion_mel = FusionMel(self.sample_rate)
+        return self._fusion_mel(y)
+
+    def fused_clip_inputs(
+        self, y: np.ndarray, starts: tuple[int, int, int] | None = None
+    ) -> dict[str, Any]:
+        """The package's fusion input for one whole clip (``get_audio_features``): a clip of at
+        most 10 s is repeat-padded (four copies, not longer); a longer one gives the whole mel
+        shrunk to 10 s (torchvision's ``Resize``: bilinear, antialiased) and three 10 s crops
+        starting at ``starts`` (mel frames), by default the middle of each third of the
+        possible starts, where the package draws them at random."""
+        import torch
+
+        if not self.config.options["fusion"]:
+            raise MelodexError(f"{self.source}: not a fusion checkpoint (no fused long-clip input)")
+        y = quantise(np.asarray(y, np.float32))
+        if len(y) <= self.window_samples:
+            mel = self.fusion_mel(repeat_pad(y, self.window_samples))
+            return {
+                "input_features": torch.stack([mel] * 4)[None],
+                "is_longer": torch.tensor([[False]]),
+            }
+        mel = self.fusion_mel(y)
+        chunk = self.window_samples // HOP + 1
+        total = int(mel.shape[0])
+        if total == chunk:
+            return {
+                "input_features": torch.stack([mel] * 4)[None],
+                "is_longer": torch.tensor([[False]]),
+            }
+        thirds = [
+            r if len(r) else np.zeros(1, np.int64)
+            for r in np.array_split(np.arange(total - chunk + 1), 3)
+        ]
+        if starts is None:
+            starts = tuple(int(r[len(r) // 2]) for r in thirds)  # type: ignore[assignment]
+        for start, third in zip(starts, thirds, strict=True):
+            if int(start) not in third:
+                raise MelodexError(
+                    f"{self.source}: crop start {start} is outside {third[0]}..{third[-1]}"
+                )
+        shrunk = torch.nn.functional.interpolate(
+            mel[None, None],
+            size=(chunk, N_MELS),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )[0, 0]
+        crops = [mel[int(s) : int(s) + chunk] for s in starts]
+        return {
+            "input_features": torch.stack([shrunk, *crops])[None],
+            "is_longer": torch.tensor([[True]]),
+        }
+
+    def embed_fused_clip(
+        self, y: np.ndarray, starts: tuple[int, int, int] | None = None
+    ) -> np.ndarray:
+        """One clip as the package's fusion ``get_audio_embedding_from_data`` embeds it, with
+        the long-clip crops fixed (see :meth:`fused_clip_inputs`): an L2-normalised vector."""
+        import torch
+
+        with torch.inference_mode():
+            pooled = self.model.audio_model(**self.fused_clip_inputs(y, starts)).pooler_output
+            emb = torch.nn.functional.normalize(self.model.audio_projection(pooled), dim=-1)
+        return emb[0].numpy()
 
 
 def _tokenizer(checkpoint: Path) -> Any:
