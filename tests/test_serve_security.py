@@ -321,3 +321,55 @@ def test_rebinding_curl_against_a_real_server(library, toy_model) -> None:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# --------------------------------------------------------------------------- guard (pure ASGI)
+
+
+def test_safety_headers_on_api_page_and_refusals(client: TestClient, library, toy_model) -> None:
+    api, page = client.get("/api/health"), client.get("/")
+    for r in (api, page):
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "no-referrer"
+    assert "content-security-policy" not in api.headers
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    refused = _client(library[0], toy_model, token="t" * 20).get("/api/health")
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+    assert refused.headers["x-content-type-options"] == "nosniff"
+
+
+def test_guard_turns_a_plain_text_api_error_into_json() -> None:
+    """An /api error some inner part answered in plain text gets the JSON shape and the safety
+    headers; a page's plain-text error and an /api answer's own header are left alone."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from melodex.serve.guard import GuardMiddleware
+
+    def too_big(_request) -> PlainTextResponse:
+        return PlainTextResponse("too big", status_code=413)
+
+    def own_header(_request) -> PlainTextResponse:
+        return PlainTextResponse("ok", headers={"Referrer-Policy": "same-origin"})
+
+    inner = Starlette(
+        routes=[Route("/api/up", too_big), Route("/up", too_big), Route("/api/ok", own_header)]
+    )
+    guarded = TestClient(GuardMiddleware(inner, token=None, max_upload_bytes=5 * 2**20))
+    r = guarded.get("/api/up")
+    assert r.status_code == 413 and r.headers["x-content-type-options"] == "nosniff"
+    assert r.json() == {
+        "error": {"code": "payload_too_large", "message": "the upload is larger than 5 MB"}
+    }
+    page = guarded.get("/up")
+    assert page.status_code == 413 and page.text == "too big"
+    assert "content-security-policy" in page.headers
+    assert guarded.get("/api/ok").headers["referrer-policy"] == "same-origin"
+
+
+def test_no_base_http_middleware_in_the_stack(client: TestClient) -> None:
+    """Starlette's BaseHTTPMiddleware costs an extra task and stream per request."""
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    assert not [m for m in client.app.user_middleware if issubclass(m.cls, BaseHTTPMiddleware)]

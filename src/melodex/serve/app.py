@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 
 from melodex._version import __version__
 from melodex.serve.errors import STATUS_CODES, install_error_handlers
-from melodex.serve.guard import install_guard
+from melodex.serve.guard import GuardMiddleware
 from melodex.serve.models import ErrorResponse
 from melodex.serve.routes_clips import clips_router
 from melodex.serve.routes_curate import curate_router
@@ -57,7 +57,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     app.state.service = service
     app.state.config = config
     install_error_handlers(app, scrub=service.scrub, max_upload_bytes=config.max_upload_bytes)
-    install_guard(app, token=config.token, max_upload_bytes=config.max_upload_bytes)
+    app.add_middleware(  # inside the security checks: token, JSON errors, safety headers
+        GuardMiddleware, token=config.token, max_upload_bytes=config.max_upload_bytes
+    )
     app.add_middleware(  # outermost: Host, Origin, upload size, a removed library
         SecurityMiddleware,
         hosts=HostPolicy(config.bind_host, config.allow_hosts),

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from melodex.errors import MelodexError, StoreError
 from melodex.library.library import MAX_TRACK_ID
 from melodex.serve.errors import ApiError
-from melodex.serve.search_params import SearchFilters
+from melodex.serve.search_params import SearchFilters, search_filters
 from melodex.serve.service import LibraryService
 
 Length = Annotated[str, Query(max_length=20, description="Total length: 45m, 1h30m, 3600.")]
@@ -75,7 +75,7 @@ def curate_router(service: LibraryService) -> APIRouter:
         length: Length = "45m",
         spacing: Annotated[int, Query(ge=0, le=20)] = 0,
         *,
-        filters: Annotated[SearchFilters, Depends()],
+        filters: Annotated[SearchFilters, Depends(search_filters)],
     ) -> list[dict[str, Any]]:
         """Tracks matching ``q``, best first, until ``length`` is filled."""
         with light():
@@ -88,7 +88,7 @@ def curate_router(service: LibraryService) -> APIRouter:
         length: Length = "45m",
         spacing: Annotated[int, Query(ge=0, le=20)] = 0,
         *,
-        filters: Annotated[SearchFilters, Depends()],
+        filters: Annotated[SearchFilters, Depends(search_filters)],
     ) -> Response:
         """The playlist as extended M3U whose entries are this server's audio URLs."""
         with light():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
@@ -57,3 +58,12 @@ class SearchFilters:
     def ranking(self) -> dict[str, Any]:
         """The options besides the metadata filters: tempo, key, exclusion, mode."""
         return {"bpm": self.bpm, "key": self.key, "exclude": self.exclude, "mode": self.mode}
+
+
+async def search_filters(**given: Any) -> SearchFilters:
+    """:class:`SearchFilters` from the query, as a dependency built on the event loop: FastAPI
+    runs a class dependency in its thread pool (a hop per request for a few assignments)."""
+    return SearchFilters(**given)
+
+
+search_filters.__signature__ = inspect.signature(SearchFilters, eval_str=True)  # type: ignore[attr-defined]
