@@ -11,6 +11,8 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,3 +24,9 @@ def load_script(relative: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def recorded_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of a recorded ``.npz`` fixture, read into memory (the file is closed)."""
+    with np.load(path) as data:
+        return dict(data)

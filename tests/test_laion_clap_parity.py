@@ -8,7 +8,6 @@ The test rebuilds the recorded random-weight checkpoint from the fixture's key n
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch  # noqa: E402
 
 from melodex.errors import MelodexError, ModelLoadError  # noqa: E402
 from melodex.models import load_model  # noqa: E402
+from tests.script_modules import load_script, recorded_arrays  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "laion_clap_reference.npz"
@@ -28,19 +28,12 @@ ATOL = 1e-5
 
 
 def recorder():  # noqa: ANN201
-    spec = importlib.util.spec_from_file_location(
-        "record_laion_clap_reference", ROOT / "scripts" / "record_laion_clap_reference.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/record_laion_clap_reference.py")
 
 
 @pytest.fixture(scope="module")
 def ref() -> dict[str, np.ndarray]:
-    with np.load(FIXTURE) as data:
-        return dict(data)
+    return recorded_arrays(FIXTURE)
 
 
 @pytest.fixture(scope="module")

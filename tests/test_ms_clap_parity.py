@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from melodex.errors import ModelLoadError  # noqa: E402
 from melodex.models import load_model  # noqa: E402
 from melodex.models.base import l2_normalize  # noqa: E402
-from tests.script_modules import load_script  # noqa: E402
+from tests.script_modules import load_script, recorded_arrays  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "ms_clap" / "reference.npz"
@@ -36,8 +36,7 @@ def recorder():  # noqa: ANN201
 
 @pytest.fixture(scope="module")
 def ref() -> dict[str, np.ndarray]:
-    with np.load(FIXTURE) as data:
-        return dict(data)
+    return recorded_arrays(FIXTURE)
 
 
 @pytest.fixture(scope="module")
