@@ -10,7 +10,7 @@ demo: setup
 
 # Everything but the `slow` tests (CI runs this), on both cores: two pytest-xdist workers, each
 # given whole modules (`--dist loadfile`: a module's fixtures, such as a Ray cluster or a trained
-# corpus, are built once, not once per worker) and one torch thread. About 7 min on 2 cores.
+# corpus, are built once, not once per worker) and one torch thread. 7:00-7:40 on 2 cores.
 test: setup
 	.venv/bin/python -m pytest -q -n 2 --dist loadfile
 
@@ -20,7 +20,8 @@ test-serial: setup
 	.venv/bin/python -m pytest -q
 
 # The fast tier for your own loop: no real model, Ray, Chroma, browser or training, on both
-# cores (about 58 s on 2 cores, of which ~18 s is starting the workers and collecting; the
+# cores (57-69 s on 2 cores as the machine's speed varies, of which ~18 s is starting the
+# workers and collecting; the
 # schemathesis plugin only serves a heavy test, so it is not loaded here).
 test-fast: setup
 	.venv/bin/python -m pytest -q -x --fast -n 2 -p no:schemathesis

@@ -135,6 +135,7 @@ def test_ttmrpp_resnet50_setting_size() -> None:
     assert enc.pool.c_proj.in_features == 2048
 
 
+@pytest.mark.heavy  # the real musicnn weights
 def test_frozen_musicnn_is_the_pretrained_tagger() -> None:
     enc = build_audio_encoder("musicnn_backbone", model="MSD_musicnn")
     assert _n_params(enc) == 0

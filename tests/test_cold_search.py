@@ -76,7 +76,7 @@ def test_snapshot_gives_the_full_paths_hits(tmp_path: Path, toy_model) -> None:
     found = Snapshot.open(tmp_path / "lib")
     assert found is not None
     rng = np.random.default_rng(0)
-    for _ in range(40):
+    for _ in range(12):
         q = np.abs(rng.normal(size=toy_model.dim)).astype(np.float32) ** 2
         q /= np.linalg.norm(q)
         k = int(rng.integers(1, 20))

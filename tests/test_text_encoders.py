@@ -292,6 +292,7 @@ def test_missing_gensim_names_the_install(monkeypatch):
         train_word2vec(["a b c"])
 
 
+@pytest.mark.heavy  # trains a tower for a few steps
 @pytest.mark.parametrize("kind", ["bert", "roberta"])
 def test_hf_transformer_tower_from_a_folder_trains_saves_and_reloads(kind: str, tmp_path) -> None:
     """TTMR's BERT / TTMR++'s RoBERTa tower: any HF folder, [CLS] pooling, gradients, and the
