@@ -216,21 +216,9 @@ class LogMel:
 
 def htk_mel_bank(sample_rate: int, fmin: float = 50.0, fmax: float = 14000.0) -> Any:
     """torchaudio's ``melscale_fbanks(norm=None, mel_scale='htk')``, float32, (513, 64)."""
-    import math
+    from melodex.models.mel_banks import htk_mel_filters
 
-    import torch
-
-    def hz_to_mel(hz: float) -> float:
-        return 2595.0 * math.log10(1.0 + hz / 700.0)
-
-    freqs = torch.linspace(0, sample_rate // 2, N_FFT // 2 + 1)
-    mels = torch.linspace(hz_to_mel(fmin), hz_to_mel(fmax), N_MELS + 2)
-    pts = 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
-    diff = pts[1:] - pts[:-1]
-    slopes = pts.unsqueeze(0) - freqs.unsqueeze(1)
-    down = (-1.0 * slopes[:, :-2]) / diff[:-1]
-    up = slopes[:, 2:] / diff[1:]
-    return torch.max(torch.zeros(1), torch.min(down, up))
+    return htk_mel_filters(sr=sample_rate, n_fft=N_FFT, n_mels=N_MELS, fmin=fmin, fmax=fmax)
 
 
 class FusionMel:

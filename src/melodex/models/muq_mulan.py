@@ -26,7 +26,6 @@ the mean of the clips' normalised latents, L2-normalised (the original leaves th
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from melodex.errors import ModelLoadError, bad_value
 from melodex.models.base import WindowedJointModel, WindowOutputs, l2_normalize
 from melodex.models.checkpoint_adapter import check_state, numpy_weights
 from melodex.models.config import ModelConfig, options_dict, parse_options
+from melodex.models.mel_banks import htk_mel_filters
 
 FAMILY = "muq-mulan"
 ARCHITECTURE = "muq-mulan"
@@ -78,21 +78,6 @@ class MuQMuLanOptions:
     text_transformer: dict[str, Any]
     muq: dict[str, Any]  # MuQ's config.json
     text_config: dict[str, Any] = field(default_factory=dict)  # XLM-R's config
-
-
-def htk_mel_filters(*, sr: int, n_fft: int, n_mels: int) -> Tensor:
-    """(n_fft // 2 + 1, n_mels) triangular HTK filters, no area norm, computed as
-    ``torchaudio.functional.melscale_fbanks`` does (float32 torch ops)."""
-    all_freqs = torch.linspace(0, sr // 2, n_fft // 2 + 1)
-    m_min = 2595.0 * math.log10(1.0 + 0.0 / 700.0)
-    m_max = 2595.0 * math.log10(1.0 + (sr / 2) / 700.0)
-    m_pts = torch.linspace(m_min, m_max, n_mels + 2)
-    f_pts = 700.0 * (10 ** (m_pts / 2595.0) - 1.0)
-    f_diff = f_pts[1:] - f_pts[:-1]
-    slopes = f_pts.unsqueeze(0) - all_freqs.unsqueeze(1)
-    down = (-1.0 * slopes[:, :-2]) / f_diff[:-1]
-    up = slopes[:, 2:] / f_diff[1:]
-    return torch.max(torch.zeros(1), torch.min(down, up))
 
 
 class MelDb(nn.Module):
