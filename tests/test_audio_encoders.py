@@ -150,6 +150,7 @@ def test_frozen_musicnn_is_the_pretrained_tagger() -> None:
     assert not enc(x).requires_grad
 
 
+@pytest.mark.heavy  # trains, runs a real model, or decodes hours: not in the fast tier
 def test_trainable_musicnn_starts_pretrained_and_keeps_pool_signs_fixed() -> None:
     enc = build_audio_encoder("musicnn_backbone", trainable=True)
     assert isinstance(enc, MusicnnBackbone)

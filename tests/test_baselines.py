@@ -143,6 +143,7 @@ def paired():
     return two_views(600, [0.9] * 8, fa=24, ft=20, seed=7)
 
 
+@pytest.mark.heavy  # trains, runs a real model, or decodes hours: not in the fast tier
 def test_wsabie_learns_retrieval_well_above_chance(paired):
     A, T = paired
     w = bl.fit_wsabie(A[:500], T[:500], dim=8, epochs=10, lr=0.01, seed=0)

@@ -432,6 +432,7 @@ def _write_long_flac(path: Path, hours: float, sr: int = 2000) -> None:
             f.write(y)
 
 
+@pytest.mark.heavy  # trains, runs a real model, or decodes hours: not in the fast tier
 def test_ten_hour_file_is_indexed(tmp_path: Path, toy_model) -> None:
     """A 10-hour file (over the decoder's 3-hour limit per call) is indexed from the windows the
     model uses, at their real times in the file; a cut copy fails with the reason."""

@@ -113,6 +113,7 @@ def test_tags_and_shapes(taggers: dict) -> None:
     assert mtt.embedding_dim == 200 and taggers["MSD_vgg"].embedding_dim == 256
 
 
+@pytest.mark.heavy  # trains, runs a real model, or decodes hours: not in the fast tier
 def test_sanity_batches_and_determinism(taggers: dict) -> None:
     rng = np.random.default_rng(7)
     patches = torch.from_numpy(rng.uniform(0, 3, (4, N_FRAMES, N_MELS)).astype(np.float32))

@@ -168,6 +168,11 @@ class SentenceTransformerEncoder(nn.Module):
         super().__init__()
         self.config = config
         folder = _model_folder(config.model)
+        if not (folder / "config.json").is_file():  # said before paying transformers' import
+            raise ModelLoadError(
+                f"cannot load text model {config.model!r} from {folder}: no config.json, "
+                "so not a transformers or sentence-transformers model folder"
+            )
         max_len, self._lower, normalize = _read_st_layout(folder)
         try:
             import transformers
