@@ -25,7 +25,8 @@ test-serial: setup
 	$(PYTEST) -q
 
 # The fast tier for your own loop: no real model, Ray, Chroma, browser or training, on both
-# cores, whole modules per worker (54-56 s on a quiet 2-core AMD EPYC, of which ~6 s is starting
+# cores, whole modules per worker (49-52 s on a quiet 2-core AMD EPYC, 54-56 s beside a paused
+# training job; ~6 s of it is starting
 # the workers and collecting and ~4 s their exit). The schemathesis plugin only serves a heavy
 # test, so it is not loaded here.
 test-fast: setup
