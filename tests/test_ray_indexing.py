@@ -25,6 +25,7 @@ from melodex.library.backends import open_store
 from melodex.library.distributed import index_folder_ray
 from melodex.library.indexer import index_folder
 from melodex.library.store import Store
+from tests import ray_gate
 from tests.music_fixtures import tone_piece, write_audio
 from tests.test_store_contract import _chroma_url, chroma_server  # noqa: F401 (a fixture)
 
@@ -36,9 +37,20 @@ FORMATS = (".flac", ".ogg", ".mp3", ".wav")
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def hold_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """While this file exists, Ray tasks wait before decoding (tests/ray_gate.py)."""
+    return tmp_path_factory.mktemp("ray-gate") / "hold"
+
+
+@pytest.fixture(scope="module")
+def cluster(hold_file: Path):
     """One local cluster with two worker CPUs for the whole module (start-up costs seconds)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.cloudpickle.register_pickle_by_value(ray_gate)  # workers need not import tests/
+    ray.init(
+        num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+        runtime_env={"env_vars": {ray_gate.HOLD_ENV: str(hold_file)},
+                     "worker_process_setup_hook": ray_gate.install},
+    )  # fmt: skip
     yield ray
     ray.shutdown()
 
@@ -167,30 +179,46 @@ def _task_processes() -> list[psutil.Process]:
     return found
 
 
-def test_a_killed_worker_costs_nothing(cluster, toy_model, music, reference, tmp_path) -> None:
+def test_a_killed_worker_costs_nothing(
+    cluster, toy_model, music, reference, hold_file, tmp_path
+) -> None:
+    """Two workers are killed while they hold a task (the gate keeps every task waiting until
+    both kills are done), and the run still writes exactly the reference rows."""
     db = tmp_path / "db"
     killed: list[int] = []
-    stop = threading.Event()
+    errors: list[str] = []
+    handled: list[int] = []
+    handled_at_kills: list[int] = []
 
     def killer() -> None:
-        deadline = time.time() + 60
-        while not stop.is_set() and time.time() < deadline and len(killed) < 2:
-            for proc in _task_processes():
-                if proc.pid not in killed:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    killed.append(proc.pid)
-                    time.sleep(1.0)  # let Ray notice and retry before the next kill
-                    break
-            time.sleep(0.05)
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline and len(killed) < 2:
+                fresh = [p for p in _task_processes() if p.pid not in killed]
+                if fresh:
+                    os.kill(fresh[0].pid, signal.SIGKILL)
+                    killed.append(fresh[0].pid)
+                    handled_at_kills.append(len(handled))
+                time.sleep(0.05)
+        except Exception as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(repr(exc))
+        finally:
+            hold_file.unlink(missing_ok=True)  # let every task go on
 
+    hold_file.touch()
     thread = threading.Thread(target=killer)
     thread.start()
     try:
-        report = index_folder_ray(Store(db, create=True), toy_model, music, batch_size=2)
+        report = index_folder_ray(
+            Store(db, create=True), toy_model, music, batch_size=2,
+            progress=lambda done, total, path: handled.append(done),
+        )  # fmt: skip
     finally:
-        stop.set()
+        hold_file.unlink(missing_ok=True)
         thread.join()
-    assert killed, "no worker was seen running a task"
+    assert not errors, errors
+    assert len(killed) == 2, f"only {len(killed)} worker(s) seen running a task"
+    assert handled_at_kills == [0, 0]  # the gate held: both kills hit tasks mid-run
     assert not report.failed, report.failed
     assert snapshot(db) == reference
 
