@@ -75,7 +75,26 @@ def test_filtered_ids_matches_the_row_by_row_rule(tmp_path: Path) -> None:
             for octaves in (True, False):
                 got = store.filtered_ids(bpm=bpm, key=key, octaves=octaves)
                 assert got.dtype == np.int64
-                assert got.tolist() == reference_filter(store, bpm, key, octaves)
+                assert got.tolist() == sorted(reference_filter(store, bpm, key, octaves))
+
+
+def test_filtered_ids_follow_every_write_and_other_processes(tmp_path: Path) -> None:
+    """The descriptor columns are cached per table version: a write here, a delete, and (after
+    refresh) another process's write are all seen."""
+    store = Store(tmp_path / "db", create=True)
+    store.bind_model("m@1", "m", DIM)
+    store.upsert(make_rows(range(100), 0))
+    every = (40.0, 220.0)
+    want = lambda: sorted(reference_filter(store, every, None, False))  # noqa: E731
+    assert store.filtered_ids(bpm=every).tolist() == want()
+    store.delete(list(range(0, 100, 2)))
+    assert store.filtered_ids(bpm=every).tolist() == want()
+    other = Store(tmp_path / "db")
+    other.upsert(make_rows(range(100, 160), 3))
+    store.refresh()
+    got = store.filtered_ids(bpm=every)
+    assert got.tolist() == want()
+    assert (got >= 100).sum() > 30
 
 
 def test_filtered_ids_refuses_a_library_without_descriptors(tmp_path: Path) -> None:
