@@ -210,6 +210,18 @@ def test_allowed_exact(n_allowed: int) -> None:
     assert set(found.ravel()) <= set(ids[rows])
 
 
+def test_allowed_in_any_order_or_repeated_gives_the_same_answer() -> None:
+    """Sorted ids skip the np.unique; shuffled and repeated ones take it: the same results."""
+    vecs, ids, queries = unit(2_000), sparse_ids(2_000), unit(10, seed=3)
+    index = VectorIndex.build(vecs, ids)
+    chosen = np.sort(np.random.default_rng(1).choice(ids, size=600, replace=False))
+    want = index.search(queries, k=10, allowed=chosen)
+    for variant in (chosen[::-1], np.concatenate([chosen, chosen[:50]]), chosen.astype(np.int32)):
+        got = index.search(queries, k=10, allowed=variant)
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(got[0], want[0])
+
+
 def test_allowed_hnsw_small_and_large(
     clustered: tuple[np.ndarray, np.ndarray, np.ndarray],
     hnsw_index: VectorIndex,
@@ -230,6 +242,26 @@ def test_allowed_hnsw_small_and_large(
     assert EXACT_FILTER_LIMIT >= 1_000
     _, none = hnsw_index.search(queries[:2], k=10, allowed=np.array([], dtype=np.int64))
     assert none.shape == (2, 0)
+
+
+def test_a_repeated_filter_reuses_its_live_ids_until_the_index_changes(
+    clustered: tuple[np.ndarray, np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vecs, ids, queries = clustered
+    index = VectorIndex.build(vecs, ids, kind="hnsw", m=8, ef_search=64)
+    monkeypatch.setattr("melodex.library.vector_index.EXACT_FILTER_LIMIT", 100)
+    allowed = np.sort(ids[np.random.default_rng(2).random(len(ids)) < 0.3])
+    first = index.search(queries, k=10, allowed=allowed)
+    memo = index._filter_memo
+    index.search(queries, k=10, allowed=allowed[:50])  # a small filter (hybrid's extra ids)
+    again = index.search(queries, k=10, allowed=allowed.copy())
+    assert index._filter_memo is memo  # reused, not rebuilt
+    np.testing.assert_array_equal(first[1], again[1])
+    # a removed id stops being allowed at once
+    best = first[1][0, 0]
+    index.remove(np.array([best]))
+    after = index.search(queries[:1], k=10, allowed=allowed)
+    assert best not in set(after[1].ravel()) and index._filter_memo is not memo
 
 
 # --------------------------------------------------------------------------- persistence
