@@ -134,6 +134,72 @@ def test_exclusion_subtracts_the_similarity_to_the_excluded_text(tagged, toy_mod
         lib.search("no vocals")
 
 
+def test_a_common_word_counts_against_the_current_number_of_tracks(tmp_path: Path) -> None:
+    """A word in more than MAX_DOC_SHARE of the tracks is left out of the text ranking; the
+    track count behind that share is cached per store version, so new tracks move it."""
+    from melodex.library.store import Store
+    from melodex.library.text_index import TextIndex
+    from tests.test_store_scale import make_rows
+
+    store = Store(tmp_path / "db", create=True)
+    store.bind_model("m@1", "m", 8)
+    rows = make_rows(range(4), 0)
+    for r in rows[:3]:
+        r.genre = "Rock"
+    store.upsert(rows)
+    index = TextIndex(tmp_path / "db")
+    index.sync(store)
+    assert index.match("rock", limit=10) == []  # 3 of 4 tracks: not selective
+    store.upsert(make_rows(range(4, 10), 1))
+    index.sync(store)
+    first = index.match("rock", limit=10)
+    assert sorted(i for i, _ in first) == [0, 1, 2]  # 3 of 10
+    assert index.match("rock", limit=10) == first  # from the cache: the same answer
+    assert [i for i, _ in index.match("rock", limit=10, allowed=np.array([2, 0]))] == [
+        i for i, _ in first if i in (0, 2)
+    ]
+    store.delete([1])  # a new store version: nothing cached survives it
+    index.sync(store)
+    assert sorted(i for i, _ in index.match("rock", limit=10)) == [0, 2]
+
+
+def test_summed_piece_scores_equal_sqlite_bm25_of_the_or_query(tmp_path: Path) -> None:
+    """match() adds each piece's cached bm25 instead of asking SQLite for the OR query: the
+    same scores bit for bit, and the same order (score, then id)."""
+    import sqlite3
+
+    from melodex.library.store import Store
+    from melodex.library.text_index import FIELD_WEIGHTS, TextIndex
+    from tests.test_store_scale import make_rows
+
+    store = Store(tmp_path / "db", create=True)
+    store.bind_model("m@1", "m", 8)
+    rows = make_rows(range(60), 0)
+    words = ["rock", "lonely", "slow", "blue", "night"]
+    rng = np.random.default_rng(0)
+    for r in rows:
+        r.title = " ".join(rng.choice(words, size=rng.integers(1, 4)))
+        r.genre = str(rng.choice(["Rock", "Jazz", "Folk"]))
+        r.artist = str(rng.choice(["Slow Night", "Blue Rock Band", "Ann"]))
+    store.upsert(rows)
+    index = TextIndex(tmp_path / "db")
+    index.sync(store)
+    sql_db = sqlite3.connect(tmp_path / "db" / "text-index.sqlite")
+    weights = ", ".join(str(w) for w in FIELD_WEIGHTS)
+    most = 0
+    for text in ("lonely rock", "Jazz night lonely", "Folk Jazz Ann", "Ann lonely Folk"):
+        pieces = index._selective_pieces(text)
+        assert pieces, text
+        want = sql_db.execute(
+            f"SELECT rowid, -bm25(fts, {weights}) AS s FROM fts WHERE fts MATCH ? "
+            "ORDER BY s DESC, rowid LIMIT 25",
+            (" OR ".join(pieces),),
+        ).fetchall()
+        assert index.match(text, limit=25) == [(int(i), float(s)) for i, s in want], text
+        most = max(most, len(pieces))
+    assert most >= 3  # several pieces summed, not only single-phrase queries
+
+
 def test_text_index_follows_the_store(tmp_path: Path, toy_model) -> None:
     paths = make_tagged_music(tmp_path / "music")
     lib = Library(tmp_path / "db", model=toy_model)
