@@ -30,7 +30,9 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +210,23 @@ def build_library(args: argparse.Namespace, model: Any, report: Report) -> Store
         )
     report("store_disk_mb", round(folder_mb(db / "tracks.lance"), 1), "MB", "LanceDB table on disk")
     return store
+
+
+def prune_old_versions(store: Store, db: Path, report: Report) -> None:
+    """The table as a library holds it from its next index run on: ``Store.compact`` deletes
+    versions older than ``VERSION_GRACE`` (5 min), which is what the build's own compaction
+    left behind by now. Done here at once (nothing else reads this library)."""
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():  # LanceDB warns that readers of old versions would fail
+        warnings.simplefilter("ignore", UserWarning)
+        store.compact(keep_versions=timedelta(0))
+    report("prune_s", round(time.perf_counter() - t0, 2), "s", "compact + drop old versions")
+    report(
+        "store_disk_pruned_mb",
+        round(folder_mb(db / "tracks.lance"), 1),
+        "MB",
+        "LanceDB table on disk, old versions dropped (target <= 3072)",
+    )
 
 
 # -- phase 2: the ANN index -------------------------------------------------------------------
@@ -625,6 +644,7 @@ def main(argv: Sequence[str] | None = None, *, model: Any = None) -> dict[str, A
         report("dim", model.dim, "", "vector dimensions")
         store = build_library(args, model, report)
         kind = build_index(args, store, report).kind
+        prune_old_versions(store, args.db, report)
         if "recall" not in args.skip:
             measure_recall(args, store, model, report, kind)
         del store, model
