@@ -106,6 +106,9 @@ def test_items_split_and_overlap(tracks, tmp_path) -> None:
     train, held = split_heldout(items, 0.34)
     assert len(held) == 2 and not set(train) & set(held)
     assert set(split_heldout(list(reversed(items)), 0.34)[1]) == set(held)  # order-independent
+    # place-independent: the same names split the same way in another folder
+    moved = [tmp_path / "elsewhere" / p.name for p in items]
+    assert [p.name for p in split_heldout(moved, 0.34)[1]] == [p.name for p in held]
     with pytest.raises(MelodexError, match="at least 2"):
         audio_items(tmp_path)
     rng = np.random.default_rng(0)

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -108,11 +109,20 @@ def audio_items(folder_or_manifest: str | Path) -> list[Path]:
 
 
 def split_heldout(paths: Sequence[Path], fraction: float) -> tuple[list[Path], list[Path]]:
-    """(train, held-out): the held-out tracks are those whose path hash sorts last."""
+    """(train, held-out): the held-out tracks are those whose path hash sorts last.
+
+    The path is taken relative to the items' common folder, so the same collection splits the
+    same way wherever it lies (hashing absolute paths made each temporary copy split anew)."""
     if not 0.0 < fraction < 1.0:
         raise bad_value("heldout", fraction, "a fraction between 0 and 1")
     n_held = min(len(paths) - 1, max(1, round(fraction * len(paths))))
-    ranked = sorted(paths, key=lambda p: hashlib.blake2b(str(p).encode(), digest_size=8).digest())
+    root = os.path.commonpath([os.fspath(p) for p in paths]) if len(paths) > 1 else ""
+
+    def key(p: Path) -> bytes:
+        name = os.path.relpath(os.fspath(p), root) if root else os.fspath(p)
+        return hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+
+    ranked = sorted(paths, key=key)
     held = set(ranked[-n_held:])
     return [p for p in paths if p not in held], [p for p in paths if p in held]
 
