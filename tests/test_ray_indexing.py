@@ -141,6 +141,21 @@ def test_ray_writes_the_same_rows_as_the_single_process_path(
     assert again.skipped == 10 and not (again.added or again.updated or again.failed)
 
 
+def test_ray_full_coverage_writes_the_single_process_rows(cluster, toy_model, tmp_path) -> None:
+    """Sampled first, then --coverage full: Ray re-embeds the same tracks, with every window."""
+    folder = tmp_path / "music"
+    for i, seconds in enumerate((14.0, 5.0, 11.0)):
+        write_audio(folder / f"t{i}.flac", tone_piece(40 + i, seconds=seconds, kind=KINDS[i]))
+    runs = {}
+    for name, index in (("ray", index_folder_ray), ("single", index_folder)):
+        db = tmp_path / name
+        index(Store(db, create=True), toy_model, folder)
+        report = index(Store(db), toy_model, folder, coverage="full")
+        runs[name] = (sorted(report.updated), report.skipped, snapshot(db))
+    assert runs["ray"] == runs["single"]
+    assert runs["ray"][:2] == ([str(folder / "t0.flac"), str(folder / "t2.flac")], 1)
+
+
 def test_ray_follows_the_incremental_rules(cluster, toy_model, music, tmp_path) -> None:
     folder = tmp_path / "music"
     shutil.copytree(music, folder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -43,6 +44,13 @@ from melodex.cli.filters import (
 from melodex.cli.output import print_hits
 
 
+class Coverage(StrEnum):
+    """``melodex index --coverage``: the indexer's COVERAGES."""
+
+    sampled = "sampled"
+    full = "full"
+
+
 @app.command()
 def index(
     folder: Annotated[Path, typer.Argument(help="Folder of music, scanned recursively.")],
@@ -67,6 +75,13 @@ def index(
         ),
     ] = None,
     batch: Annotated[int, typer.Option(min=1, help="Files per Ray task (with --ray).")] = 4,
+    coverage: Annotated[
+        Coverage,
+        typer.Option(
+            help="Windows embedded per track: 'sampled' (the model's 8, spread evenly) or "
+            "'full' (every window; re-embeds tracks stored sampled; ~4x the time).",
+        ),
+    ] = Coverage.sampled,
     follow_symlinks: Annotated[
         bool,
         typer.Option(
@@ -92,6 +107,7 @@ def index(
         options: dict[str, object] = {
             "commit_every": commit_every,
             "follow_symlinks": follow_symlinks,
+            "coverage": coverage.value,
         }
         if ray is not None:
             options |= {"workers": workers, "batch_size": batch}

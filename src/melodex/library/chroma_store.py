@@ -402,11 +402,13 @@ class ChromaStore:
             chunk = list(ids[start : start + self.page_size])
             yield self._call(what, self._tracks.get, ids=chunk, include=include)
 
-    def file_states(self) -> dict[str, FileState]:
+    def file_states(self, *, windows: bool = False) -> dict[str, FileState]:
+        """As :meth:`Store.file_states` (the duration and window count ride in the metadata)."""
         states = {}
         for page in self._pages("read the file states", include=["metadatas"]):
             for key, m in zip(page["ids"], page["metadatas"], strict=True):
                 path = decode_path(m["path"])
+                starts = m.get("window_starts") if windows else None
                 states[path] = FileState(
                     int(key),
                     path,
@@ -414,6 +416,8 @@ class ChromaStore:
                     int(m["size"]),
                     int(m["mtime_ns"]),
                     m.get("bpm_confidence") is not None,
+                    float(m.get("duration") or 0.0) if windows else 0.0,
+                    len(_unpack(starts)) if starts else 0,
                 )
         return states
 

@@ -125,6 +125,7 @@ def embed_batch(
     reusable: set[str],
     describe: bool,
     keep_windows: bool,
+    coverage: str = "sampled",
 ) -> list[FileResult]:
     """The task body: decode and embed each file (files whose content is stored are not
     embedded again: the driver reuses their rows, exactly as the single-process path does)."""
@@ -135,7 +136,7 @@ def embed_batch(
         row = None
         if item.error is None and item.content_hash not in reusable:
             try:
-                row = embed_item(model, item, keep_windows=keep_windows)
+                row = embed_item(model, item, keep_windows=keep_windows, coverage=coverage)
             except (MelodexError, ValueError, RuntimeError) as exc:
                 item.error = f"cannot embed: {exc}"
         item.samples = None  # never ship audio back
@@ -208,6 +209,7 @@ def index_folder_ray(
     events: EventFn | None = None,
     follow_symlinks: bool = False,
     retries: int = TASK_RETRIES,
+    coverage: str = "sampled",
 ) -> IndexReport:
     """Bring the store in line with ``folder``, embedding on a Ray cluster.
 
@@ -225,8 +227,9 @@ def index_folder_ray(
     bind_model(store, model)
     with store.writing():
         plan = plan_index(
-            store, folder, report, descriptors=descriptors, follow_symlinks=follow_symlinks
-        )
+            store, folder, report, descriptors=descriptors, follow_symlinks=follow_symlinks,
+            model=model, coverage=coverage,
+        )  # fmt: skip
         writer = IndexWriter(store, plan, report, commit_every=commit_every, events=events)
         if plan.todo:
             with ray_cluster(address, workers) as ray:
@@ -241,6 +244,7 @@ def index_folder_ray(
                     retries=retries,
                     describe=descriptors,
                     keep_windows=keep_windows,
+                    coverage=coverage,
                 )
         writer.finish(remove_missing=remove_missing)
     report.wall_seconds = time.perf_counter() - started
@@ -259,6 +263,7 @@ def _run(
     describe: bool,
     keep_windows: bool,
     retries: int,
+    coverage: str,
 ) -> None:
     """Keep a bounded number of batches in flight and write results as they come back."""
     task = ray.remote(num_cpus=1, max_retries=retries)(embed_batch)
@@ -281,7 +286,9 @@ def _run(
     while queue or in_flight:
         while queue and len(in_flight) < 2 * capacity:
             paths, reuse = queue.pop()
-            ref = task.remote(bundle, identity, paths, shared[reuse], describe, keep_windows)
+            ref = task.remote(
+                bundle, identity, paths, shared[reuse], describe, keep_windows, coverage
+            )
             in_flight[ref] = paths
         ready, _ = ray.wait(list(in_flight), num_returns=1)
         paths = in_flight.pop(ready[0])

@@ -81,6 +81,8 @@ class FileState:
     size: int
     mtime_ns: int
     has_descriptors: bool = False
+    duration: float = 0.0
+    windows: int = 0  # window vectors stored (read only when asked: file_states(windows=True))
 
 
 #: Marks a stored path kept in its escaped form (below); no file name can contain NUL.
@@ -358,13 +360,26 @@ class Store:
         finally:
             self._state.clear()  # a new version, maybe other rows
 
-    def file_states(self) -> dict[str, FileState]:
+    def file_states(self, *, windows: bool = False) -> dict[str, FileState]:
+        """What decides whether each stored file changed; ``windows`` adds its duration and
+        stored window count (a list column: read only for ``--coverage full``)."""
         cols = ["id", "path", "content_hash", "size", "mtime_ns", "bpm_confidence"]
-        data = self._scan(cols).to_pydict()
+        table = self._scan([*cols, "duration", "window_starts"] if windows else cols)
+        data = table.select(cols).to_pydict()
         data["path"] = [decode_path(p) for p in data["path"]]
+        n = table.num_rows
+        if windows:
+            import pyarrow.compute as pc
+
+            counts = pc.list_value_length(table["window_starts"]).fill_null(0).to_pylist()
+            durations = table["duration"].fill_null(0.0).to_pylist()
+        else:
+            counts, durations = [0] * n, [0.0] * n
         return {
-            p: FileState(i, p, h, s, m, conf is not None)
-            for i, p, h, s, m, conf in zip(*(data[name] for name in cols), strict=True)
+            p: FileState(i, p, h, s, m, conf is not None, float(d), int(w))
+            for i, p, h, s, m, conf, d, w in zip(
+                *(data[name] for name in cols), durations, counts, strict=True
+            )
         }
 
     def upsert(self, rows: Sequence[TrackRow]) -> None:
