@@ -35,7 +35,7 @@ FIELDS = ("title", "artist", "album", "genre", "filename", "folder")
 #: BM25 weight of each field: a name in the title or artist counts more than one in a folder.
 FIELD_WEIGHTS = (3.0, 3.0, 2.0, 1.0, 1.0, 0.5)
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
-MAX_CACHED_ROWS = 2_000_000  # ranked matches kept in memory: ~32 MB
+MAX_CACHED_ROWS = 2_000_000  # scored matches kept in memory: ~32 MB
 
 
 MAX_DOC_SHARE = 0.5
@@ -100,16 +100,16 @@ class _QueryCache:
     def __init__(self, version: int | None) -> None:
         self.version = version
         self.counts: dict[str, int] = {}
-        self.ranked: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self.scored: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._rows = 0
 
-    def add(self, phrase: str, ranked: tuple[np.ndarray, np.ndarray]) -> None:
+    def add(self, phrase: str, scored: tuple[np.ndarray, np.ndarray]) -> None:
         if self.version is None:
             return  # an index never synced: nothing to key it by
-        self.ranked[phrase] = ranked
-        self._rows += len(ranked[0])
-        while self._rows > MAX_CACHED_ROWS and len(self.ranked) > 1:
-            _, dropped = self.ranked.popitem(last=False)
+        self.scored[phrase] = scored
+        self._rows += len(scored[0])
+        while self._rows > MAX_CACHED_ROWS and len(self.scored) > 1:
+            _, dropped = self.scored.popitem(last=False)
             self._rows -= len(dropped[0])
         if len(self.counts) > 10_000:
             self.counts.clear()
@@ -255,9 +255,9 @@ class TextIndex:
     def _piece_scores(self, phrase: str) -> tuple[np.ndarray, np.ndarray]:
         """(ids ascending, -bm25 of each) of the tracks one FTS5 phrase matches, cached."""
         cache = self._cache()
-        if phrase in cache.ranked:
-            cache.ranked.move_to_end(phrase)
-            return cache.ranked[phrase]
+        if phrase in cache.scored:
+            cache.scored.move_to_end(phrase)
+            return cache.scored[phrase]
         weights = ", ".join(str(w) for w in FIELD_WEIGHTS)
         sql = f"SELECT rowid, -bm25(fts, {weights}) FROM fts WHERE fts MATCH ? ORDER BY rowid"
         try:
