@@ -16,11 +16,13 @@ demo: setup
 # Everything but the `slow` tests (CI runs this), on both cores: two pytest-xdist workers, each
 # given whole modules (`--dist loadfile`: a module's fixtures, such as a Ray cluster or a trained
 # corpus, are built once, not once per worker) and one torch thread. 6:26 on a quiet 2-core
-# AMD EPYC (7:00-7:40 before the bytecode cache of PYTEST above).
+# AMD EPYC (7:00-7:40 before the bytecode cache of PYTEST above); 2:55-2:59 on a quiet 2-core
+# Intel Xeon with AVX-512.
 test: setup
 	$(PYTEST) -q -n 2 --dist loadfile
 
-# The same tests in one process with torch's own thread count (about 14 min on 2 cores): the
+# The same tests in one process with torch's own thread count (about 14 min on the 2-core AMD
+# EPYC, 4:35 on the Xeon): the
 # suite passes at any thread count, and this is the order it ran in before `make test` split it.
 test-serial: setup
 	$(PYTEST) -q
