@@ -22,8 +22,8 @@ test: setup
 	$(PYTEST) -q -n 2 --dist loadfile
 
 # The same tests in one process with torch's own thread count (about 14 min on the 2-core AMD
-# EPYC, 4:35 on the Xeon): the
-# suite passes at any thread count, and this is the order it ran in before `make test` split it.
+# EPYC, 4:35 on the Xeon): the suite passes at any thread count, and this is the order it ran
+# in before `make test` split it.
 test-serial: setup
 	$(PYTEST) -q
 
