@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from melodex.library.filters import TrackFilter
+from melodex.library.id_arrays import in_sorted, sorted_unique
 
 TEXT_INDEX_FILE = "text-index.sqlite"
 SCHEMA_VERSION = 2
@@ -75,22 +76,6 @@ def year_of(date: str | None) -> int | None:
     """The year of a date tag ("1995", "1995-03-01", "03/1995"), or None."""
     match = _YEAR.search(date or "")
     return int(match.group(1)) if match else None
-
-
-def _sorted_ids(allowed: np.ndarray) -> np.ndarray:
-    """``allowed`` as sorted distinct int64 ids (a store's filters give them sorted already)."""
-    allowed = np.asarray(allowed, np.int64)
-    if len(allowed) > 1 and not bool(np.all(allowed[1:] > allowed[:-1])):
-        allowed = np.unique(allowed)
-    return allowed
-
-
-def _in_sorted(allowed: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Which of ``ids`` are in the sorted ``allowed``, by binary search."""
-    if not len(allowed):
-        return np.zeros(len(ids), dtype=bool)
-    pos = np.minimum(np.searchsorted(allowed, ids), len(allowed) - 1)
-    return allowed[pos] == ids
 
 
 class _QueryCache:
@@ -236,8 +221,8 @@ class TextIndex:
             return []
         parts = [self._piece_scores(p) for p in pieces]
         if allowed is not None:  # filter first: a --bpm/--key filter keeps ~15 % of the rows
-            allowed = _sorted_ids(allowed)
-            parts = [(i[keep], v[keep]) for i, v in parts for keep in [_in_sorted(allowed, i)]]
+            allowed = sorted_unique(np.asarray(allowed, np.int64))
+            parts = [(i[keep], v[keep]) for i, v in parts for keep in [in_sorted(allowed, i)]]
         if len(parts) == 1:
             ids, scores = parts[0]
         else:

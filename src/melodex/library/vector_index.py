@@ -48,6 +48,7 @@ import hnswlib
 import numpy as np
 
 from melodex.errors import ParameterError, StoreError
+from melodex.library.id_arrays import in_sorted, sorted_unique
 
 __all__ = ["VectorIndex", "ids_fingerprint", "EXACT_FILTER_LIMIT"]
 
@@ -102,15 +103,6 @@ def _check_normalised(vectors: np.ndarray) -> None:
         )
 
 
-def _sorted_unique(allowed: Any) -> np.ndarray:
-    """``allowed`` as sorted distinct int64 ids: one np.unique (~28 ms for 150k ids), skipped
-    when they come sorted already, as a store's filters return them (~0.3 ms to check)."""
-    arr = np.asarray(allowed)
-    if arr.ndim == 1 and arr.dtype == np.int64 and bool(np.all(arr[1:] > arr[:-1])):
-        return np.ascontiguousarray(arr)
-    return _as_ids(np.unique(arr), what="allowed", unique=True)
-
-
 def _as_ids(
     ids: Any, count: int | None = None, *, what: str = "ids", unique: bool = False
 ) -> np.ndarray:
@@ -131,16 +123,6 @@ def _as_ids(
     if not unique and len(np.unique(arr)) != len(arr):
         raise ParameterError(f"{what} contain duplicates")
     return arr
-
-
-def _in_sorted(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Which of ``ids`` are in the sorted array ``sorted_ids``, by binary search: np.isin and
-    np.union1d sort all of it again (~0.4 s for 1M ids with numpy's hash-based unique, on every
-    sync of a 1M-track index)."""
-    if not len(sorted_ids):
-        return np.zeros(len(ids), dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
-    return sorted_ids[pos] == ids
 
 
 def _top_k(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -378,7 +360,7 @@ class VectorIndex:
                 self._lookup = None
             return
         assert self._hnsw is not None
-        new = np.sort(id_arr[~_in_sorted(self._live, id_arr)])
+        new = np.sort(id_arr[~in_sorted(self._live, id_arr)])
         live = np.insert(self._live, np.searchsorted(self._live, new), new)
         # hnswlib keeps removed labels as tombstones; re-adding one revives it in place.
         needed = self._hnsw.get_current_count() + len(id_arr)
@@ -408,7 +390,7 @@ class VectorIndex:
             self._lookup = None
             return
         assert self._hnsw is not None
-        present = id_arr[_in_sorted(self._live, id_arr)]
+        present = id_arr[in_sorted(self._live, id_arr)]
         for label in present.view(np.uint64).tolist():
             self._hnsw.mark_deleted(label)
         keep = np.ones(len(self._live), dtype=bool)
@@ -428,7 +410,11 @@ class VectorIndex:
         q = _as_vectors(queries, self.dim, what="queries")
         if k < 1:
             raise ParameterError(f"k must be at least 1, got {k}")
-        allowed_ids = None if allowed is None else _sorted_unique(allowed)
+        allowed_ids = (
+            None
+            if allowed is None
+            else _as_ids(sorted_unique(allowed), what="allowed", unique=True)
+        )
         if self.kind == "exact":
             return self._search_exact(q, k, allowed_ids)
         return self._search_hnsw(q, k, allowed_ids)
@@ -500,12 +486,12 @@ class VectorIndex:
         --bpm/--key filter passes 150k ids, and the binary search against the live ids plus
         the set cost ~15 ms a search, the key 1 ms."""
         if len(allowed) <= EXACT_FILTER_LIMIT:  # cheap, and not to evict a broad filter's
-            return allowed[_in_sorted(self._live, allowed)]
+            return allowed[in_sorted(self._live, allowed)]
         key = (len(allowed), hashlib.blake2b(allowed.tobytes(), digest_size=16).digest())
         memo = self._filter_memo
         if memo is not None and memo[0] == key:
             return memo[1]
-        live = allowed[_in_sorted(self._live, allowed)]
+        live = allowed[in_sorted(self._live, allowed)]
         self._filter_memo = (key, live, None)
         return live
 
