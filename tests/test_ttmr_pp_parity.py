@@ -29,6 +29,7 @@ ATOL = 1e-5
 # outputs: the recording's clips and the same code differ by 1.2e-4 on an AVX-512 Intel Xeon and
 # by 3.1e-4 with MKL_ENABLE_INSTRUCTIONS=AVX2 (MKL's FFT and GEMM change with the CPU), against
 # 1e-5 on the AMD EPYC that recorded it. A wrong port moves them by 1e-2 or more (the tests below).
+# Figures: bench/bench_parity_spread.py, under those MKL settings.
 AUDIO_ATOL = 2e-3
 
 
