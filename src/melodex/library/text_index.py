@@ -214,8 +214,8 @@ class TextIndex:
         The score is FTS5's ``bm25`` of the OR of the selective pieces, computed as the sum of
         each piece's own ``bm25`` (FTS5 sums its phrases in query order; this adds them in the
         same order, so the scores are bit for bit the same, tests/test_hybrid.py). Each piece's
-        scores are kept per store version: SQLite took 0.3-0.6 s to rank the 100-176k tracks
-        that two or three common title words match at 1M tracks."""
+        scores are kept per store version: SQLite took 173-300 ms to rank the 109-184k tracks
+        that two or three common title words match at 1M tracks (bench/bench_text_match.py)."""
         pieces = self._selective_pieces(text)
         if not pieces:
             return []
