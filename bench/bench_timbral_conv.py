@@ -2,9 +2,10 @@
 tagger net by batch size and as a frozen TorchScript graph.
 
 musicnn's timbral layer convolves one 193x96 log-mel patch with 204 filters of 7x38 and 7x67
-(0.60 and 0.54 GMAC a window, per tagger). This times them as PyTorch runs them today
-(oneDNN, NCHW), in channels-last memory format, and as im2col + one MKL matrix product, and
-prints the largest difference from today's output. Then the MTT tagger's whole net per window
+(0.60 and 0.54 GMAC a window, per tagger), then takes the max over frequency. This times conv +
+max as the port first ran them (time-major: oneDNN, NCHW, time as the height), in channels-last
+memory format, as im2col + one MKL matrix product, and frequency-major (frequency as the height,
+what ``melodex.encoders.musicnn`` runs now), and prints the largest difference from the first. Then the MTT tagger's whole net per window
 (random audio: the cost does not depend on it) at batch sizes 1, 4, 8 and 32, and frozen.
 
     .venv/bin/python bench/bench_timbral_conv.py
@@ -13,7 +14,9 @@ prints the largest difference from today's output. Then the MTT tagger's whole n
 from __future__ import annotations
 
 import os
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -45,13 +48,43 @@ def main() -> None:
             cols = F.unfold(x, (7, width))[0]
             return (flat @ cols + b[:, None]).reshape(1, 204, 187, 96 - width + 1)
 
+        xf = x.transpose(2, 3).contiguous()
+        wf = w.transpose(2, 3).contiguous()
         with torch.inference_mode():
-            base_ms, base = _time(lambda w=w, b=b: F.conv2d(x, w, b))
-            cl_ms, cl = _time(lambda xc=xc, wc=wc, b=b: F.conv2d(xc, wc, b))
-            gemm_ms, gemm = _time(im2col)
-        print(f"7x{width}: today {base_ms:.1f} ms; channels-last {cl_ms:.1f} ms "
+            base_ms, base = _time(lambda w=w, b=b: F.conv2d(x, w, b).amax(3))
+            cl_ms, cl = _time(lambda xc=xc, wc=wc, b=b: F.conv2d(xc, wc, b).amax(3))
+            gemm_ms, gemm = _time(lambda im2col=im2col: im2col().amax(3))
+            fm_ms, fm = _time(lambda xf=xf, wf=wf, b=b: F.conv2d(xf, wf, b).amax(2))
+        print(f"7x{width} conv + max: time-major {base_ms:.1f} ms; channels-last {cl_ms:.1f} ms "
               f"(diff {float((cl - base).abs().max()):.1e}); im2col + GEMM {gemm_ms:.1f} ms "
-              f"(diff {float((gemm - base).abs().max()):.1e})")  # fmt: skip
+              f"(diff {float((gemm - base).abs().max()):.1e}); frequency-major {fm_ms:.1f} ms "
+              f"(diff {float((fm - base).abs().max()):.1e}, {base_ms / fm_ms:.2f}x)")  # fmt: skip
+
+
+def trained_weights() -> None:
+    """The same two orders with the MTT tagger's own filters on a rendered track's log-mel
+    (what the indexer embeds), to show how far apart the two roundings land."""
+    from melodex.encoders.musicnn import MusicnnTagger, window_log_mels
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from long_tracks import make_long_tracks
+
+    from melodex.audio import load_audio
+
+    path = make_long_tracks(n_tracks=10)[0]
+    y = load_audio(path, sr=16000)
+    n = len(y) // 47872
+    mel = window_log_mels(y[: n * 47872].reshape(n, 47872))
+    net = MusicnnTagger.from_pretrained("MTT_musicnn").eval().net
+    with torch.inference_mode():
+        x = F.pad(mel * net.in_scale + net.in_shift, (0, 0, 3, 3))  # (B, 193, 96)
+        for name, w, b in (("7x38", net.w74, net.b74), ("7x67", net.w77, net.b77)):
+            freq_major = F.conv2d(x.transpose(1, 2).unsqueeze(1), w, b).amax(2)
+            time_major = F.conv2d(x.unsqueeze(1), w.transpose(2, 3), b).amax(3)
+            gap = float((freq_major - time_major).abs().max())
+            scale = float(time_major.abs().max())
+            print(f"MTT {name} on {n} windows of {path.name}: largest gap {gap:.1e} "
+                  f"(outputs up to {scale:.1f}; relative {gap / scale:.1e})")  # fmt: skip
 
 
 def whole_net() -> None:
@@ -76,4 +109,5 @@ def whole_net() -> None:
 
 if __name__ == "__main__":
     main()
+    trained_weights()
     whole_net()
