@@ -1,5 +1,5 @@
 """``python -m melodex``: the same as the ``melodex`` command."""
 
-from melodex.quick import main
+from melodex.quick import console
 
-main()
+console()

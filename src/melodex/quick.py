@@ -11,9 +11,13 @@ which parses, validates and reports as always. ``--json`` output is the CLI's ow
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
+import os
 import sys
-from typing import Any
+import threading
+from typing import Any, NoReturn
 
 VALUE_OPTIONS = {"-k": "k", "--db": "db", "--model": "model"}
 
@@ -26,6 +30,42 @@ def main(argv: list[str] | None = None) -> None:
     from melodex.cli import main as cli_main
 
     cli_main(args)
+
+
+def console() -> NoReturn:
+    """The installed ``melodex`` command: :func:`main`, then leave without the teardown.
+
+    Why: once torch and LanceDB are loaded, the interpreter's teardown of their modules and
+    objects costs ~0.4 s after every command (``bench/bench_cold_cli.py --exit``), a tenth of
+    indexing 30 min of audio. Everything a command writes is committed or closed before it
+    returns; this then runs CPython's own shutdown steps that matter (join non-daemon threads,
+    wake idle thread pools, atexit handlers: Ray, multiprocessing, logging, temporary folders),
+    flushes stdout and stderr, and skips only the freeing of module state. An uncaught
+    exception or Ctrl-C leaves the ordinary way, with its traceback.
+    """
+    try:
+        main()
+    except SystemExit as exc:
+        leave(exc.code)
+    leave(0)
+
+
+def leave(code: object) -> NoReturn:
+    """Exit with ``code`` as ``sys.exit`` would, skipping the interpreter's teardown."""
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): printed, status 1
+        sys.stderr.write(f"{code}\n")
+        code = 1
+    shutdown = getattr(threading, "_shutdown", None)  # what Py_FinalizeEx calls first
+    if shutdown is not None:
+        shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        # a closed pipe (| head): nothing left to tell anyone
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def parse_search(args: list[str]) -> dict[str, Any] | None:
