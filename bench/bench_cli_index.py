@@ -18,6 +18,7 @@ targets of issue R7: sampled >= 300x and every window >= 200x real time, start-u
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -42,22 +43,41 @@ WAYS = {
 TARGETS = {"sampled": 300.0, "full (every window)": 200.0}
 
 
-def run_once(folder: Path, launcher: list[str], extra: list[str]) -> tuple[float, float]:
-    """One new process indexing ``folder`` into a new library: (wall s, peak RSS MB)."""
+def run_once(folder: Path, launcher: list[str], extra: list[str]) -> dict[str, float]:
+    """One new process indexing ``folder`` into a new library: wall s, peak RSS MB, and when
+    the run's first and last phases (``--events``: planned, finished) reached this process."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # an install has its bytecode compiled
+    seen: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, *launcher, "index", str(folder), "--db", f"{tmp}/db", *extra]
+        cmd = [sys.executable, *launcher, "index", str(folder), "--db", f"{tmp}/db", "--events"]
         rss_file = Path(tmp) / "rss"
         t0 = time.perf_counter()
-        proc = subprocess.run(
-            [TIME, "-f", "%M", "-o", str(rss_file), *cmd], env=env, capture_output=True
-        )
+        with subprocess.Popen(
+            [TIME, "-f", "%M", "-o", str(rss_file), *cmd, *extra],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            assert proc.stderr is not None
+            tail = []
+            for line in proc.stderr:
+                tail = [*tail[-20:], line]
+                if line.startswith("{"):
+                    kind = json.loads(line).get("event")
+                    if kind in ("planned", "finished"):
+                        seen[kind] = time.perf_counter() - t0
         wall = time.perf_counter() - t0
         if proc.returncode:
-            raise SystemExit(f"index failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+            raise SystemExit(f"index failed ({proc.returncode}): {''.join(tail)}")
         rss_kb = float(rss_file.read_text().split()[-1])
-    return wall, rss_kb / 1024
+    return {
+        "wall": wall,
+        "rss": rss_kb / 1024,
+        "start": seen.get("planned", float("nan")),
+        "end": wall - seen.get("finished", float("nan")),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,21 +99,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     for launcher, extra in ways.values():  # warm the file cache and the bytecode
         run_once(folder, launcher, extra)
-    walls: dict[str, list[float]] = {k: [] for k in ways}
-    rss: dict[str, list[float]] = {k: [] for k in ways}
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in ways}
     for _ in range(args.runs):
         for name, (launcher, extra) in ways.items():
-            wall, mb = run_once(folder, launcher, extra)
-            walls[name].append(wall)
-            rss[name].append(mb)
-    p50 = {k: float(np.median(v)) for k, v in walls.items()}
+            runs[name].append(run_once(folder, launcher, extra))
+    p50 = {k: float(np.median([r["wall"] for r in v])) for k, v in runs.items()}
     base = p50["sampled, ordinary exit"]
     for name in ways:
+        walls = [r["wall"] for r in runs[name]]
         ratio = f"  {base / p50[name]:.2f}x the ordinary exit" if name == "sampled" else ""
         print(
-            f"{name:<24} p50 {p50[name]:5.2f} s (runs {min(walls[name]):.2f}-"
-            f"{max(walls[name]):.2f})  {audio_s / p50[name]:5.0f}x real time  "
-            f"peak RSS {max(rss[name]):4.0f} MB{ratio}"
+            f"{name:<24} p50 {p50[name]:5.2f} s (runs {min(walls):.2f}-{max(walls):.2f})  "
+            f"{audio_s / p50[name]:5.0f}x real time  peak RSS "
+            f"{max(r['rss'] for r in runs[name]):4.0f} MB{ratio}"
+        )
+        start = np.median([r["start"] for r in runs[name]])
+        end = np.median([r["end"] for r in runs[name]])
+        print(
+            f"{'':<24} start-up to the plan {start:4.2f} s, the run {p50[name] - start - end:5.2f}"
+            f" s, from its end to exit {end:4.2f} s (p50s)"
         )
     print(f"load average now {os.getloadavg()[0]:.1f}")
     for name, target in TARGETS.items():

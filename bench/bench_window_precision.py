@@ -9,6 +9,8 @@ vectors to float16 and back, and compares what reads them:
 - duplicate evidence: ``window_match`` for every pair of tracks and for each track against a
   copy trimmed by one window, the largest change.
 
+Then what lossless compression would give instead (the same bits back).
+
     .venv/bin/python bench/long_tracks.py /tmp/long --tracks 10   # or any folder of music
     .venv/bin/python bench/bench_window_precision.py --folder bench/.data/long/tracks
 """
@@ -66,6 +68,26 @@ def main() -> None:
     ]
     print(f"window_match: largest change {max(pairs):.2e} over {len(pairs)} pairs, "
           f"{max(trims):.2e} against copies trimmed by one window")  # fmt: skip
+    lossless(np.concatenate(w32))
+
+
+def lossless(windows: np.ndarray) -> None:
+    """How small the float32 windows get without changing a bit: zstd, and zstd after byte
+    stream split (the exponent bytes side by side), through Parquet's encoders as a stand-in
+    for Lance's (``lance-encoding:compression`` / ``bss``, file format 2.1)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    column = pa.table({"w": pa.array(windows.ravel())})
+    for label, encoding in (("zstd", None), ("byte stream split + zstd", "BYTE_STREAM_SPLIT")):
+        buf = io.BytesIO()
+        pq.write_table(
+            column, buf, compression="zstd", compression_level=9, use_dictionary=False,
+            column_encoding={"w": encoding} if encoding else None,
+        )  # fmt: skip
+        print(f"lossless, {label}: {len(buf.getvalue()) / windows.nbytes:.3f} of the raw bytes")
 
 
 if __name__ == "__main__":
