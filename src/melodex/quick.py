@@ -36,12 +36,13 @@ def console() -> NoReturn:
     """The installed ``melodex`` command: :func:`main`, then leave without the teardown.
 
     Why: once torch and LanceDB are loaded, the interpreter's teardown of their modules and
-    objects costs ~0.4 s after every command (``bench/bench_cold_cli.py --exit``), a tenth of
-    indexing 30 min of audio. Everything a command writes is committed or closed before it
-    returns; this then runs CPython's own shutdown steps that matter (join non-daemon threads,
-    wake idle thread pools, atexit handlers: Ray, multiprocessing, logging, temporary folders),
-    flushes stdout and stderr, and skips only the freeing of module state. An uncaught
-    exception or Ctrl-C leaves the ordinary way, with its traceback.
+    objects costs ~0.4 s after every command (``bench/bench_cli_index.py``: "from its end to
+    exit"), a tenth of indexing 30 min of audio. This runs CPython's own shutdown steps that
+    matter (join non-daemon threads, wake idle thread pools, atexit handlers: Ray,
+    multiprocessing, logging, temporary folders), flushes stdout and stderr, and skips the
+    freeing of modules and objects. So an object's finaliser does not run: a file left open for
+    writing would lose its buffer. Commands commit or close everything they write before they
+    return. An uncaught exception or Ctrl-C leaves the ordinary way, with its traceback.
     """
     try:
         main()

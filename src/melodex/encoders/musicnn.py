@@ -313,7 +313,7 @@ class _MusicnnNet(nn.Module):
         # timbral: zero-pad time by 3 after the input BN, valid convs, max over frequency.
         # Run with frequency as the height and time as the width: oneDNN is faster that way
         # round for these one-channel convs, and the max then reduces over a non-inner axis
-        # (1.4x for the pair; bench/bench_timbral_conv.py)
+        # (1.5-1.6x for the pair: bench/bench_timbral_conv.py)
         xt = F.pad(x, (0, 0, 3, 3)).transpose(1, 2).unsqueeze(1).contiguous()  # (B, 1, 96, T+6)
         f74 = _pool_bn(F.conv2d(xt, self.w74, self.b74), *self._post(1), dim=2)
         f77 = _pool_bn(F.conv2d(xt, self.w77, self.b77), *self._post(2), dim=2)
