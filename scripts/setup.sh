@@ -31,3 +31,19 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -c "import melodex, torch, lancedb, sentence_transformers" 
   echo "$want" > "$stamp"
 fi
+
+# The musicnn==0.1.0 release wheel (29 MB, sha256-pinned): the tests check that the weights
+# melodex ships are exactly what scripts/convert_musicnn_weights.py makes from it.
+WHEEL_DIR=.cache/musicnn-wheel
+WHEEL=$WHEEL_DIR/musicnn-0.1.0-py3-none-any.whl
+WHEEL_SHA256=f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88beb65cfa
+if [ ! -f "$WHEEL" ] || [ "$(sha256sum "$WHEEL" | cut -c1-64)" != "$WHEEL_SHA256" ]; then
+  echo "setup: fetching the musicnn 0.1.0 release wheel into $WHEEL_DIR"
+  rm -f "$WHEEL"
+  .venv/bin/pip download -q --no-deps --only-binary=:all: -d "$WHEEL_DIR" musicnn==0.1.0 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  if [ "$(sha256sum "$WHEEL" | cut -c1-64)" != "$WHEEL_SHA256" ]; then
+    echo "setup: $WHEEL does not have the pinned sha256 $WHEEL_SHA256" >&2
+    exit 1
+  fi
+fi

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,9 @@ from melodex.errors import ModelLoadError
 
 MAGIC = 0xDB4775248B80FB57
 DTYPE_ENUM = {np.dtype("float32"): 1, np.dtype("int64"): 9, np.dtype("float16"): 19}
-WHEEL_FOLDER = Path("/tmp/mw_x/musicnn")
+RELEASE_WHEEL = (
+    Path(__file__).resolve().parents[1] / ".cache/musicnn-wheel/musicnn-0.1.0-py3-none-any.whl"
+)
 
 
 # ----------------------------------------------------------------------------- a minimal writer
@@ -200,13 +203,27 @@ def test_snappy_copies() -> None:
         snappy_decompress(varint(4) + bytes([(0 << 2) | 1, 9]))
 
 
-@pytest.mark.skipif(not WHEEL_FOLDER.exists(), reason="unpacked musicnn wheel not available")
-def test_real_musicnn_checkpoint_matches_packaged_weights() -> None:
+@pytest.fixture(scope="module")
+def release_wheel() -> Path:
+    """The musicnn==0.1.0 wheel from PyPI, fetched (sha256-pinned) by ``make setup``."""
+    if not RELEASE_WHEEL.is_file():
+        pytest.fail(f"{RELEASE_WHEEL}: missing; `make setup` fetches it (pip download)")
+    return RELEASE_WHEEL
+
+
+def test_real_musicnn_checkpoint_matches_packaged_weights(
+    release_wheel: Path, tmp_path: Path
+) -> None:
     from safetensors.numpy import load_file
 
     from melodex.encoders import musicnn
 
-    ckpt = read_checkpoint(str(WHEEL_FOLDER / "MTT_musicnn") + "/")
+    folder = tmp_path / "MTT_musicnn"
+    folder.mkdir()
+    with zipfile.ZipFile(release_wheel) as zf:
+        for suffix in (".index", ".data-00000-of-00001"):
+            (folder / suffix).write_bytes(zf.read(f"musicnn/MTT_musicnn/{suffix}"))
+    ckpt = read_checkpoint(str(folder) + "/")
     assert len(ckpt) == 150
     packaged = load_file(
         str(Path(musicnn.__file__).parents[1] / "weights" / "musicnn" / "MTT_musicnn.safetensors")
@@ -214,3 +231,21 @@ def test_real_musicnn_checkpoint_matches_packaged_weights() -> None:
     assert len(packaged) == 64
     for name, arr in packaged.items():
         np.testing.assert_array_equal(ckpt[name], arr)
+
+
+def test_converting_the_release_remakes_the_shipped_files(
+    release_wheel: Path, tmp_path: Path
+) -> None:
+    """scripts/convert_musicnn_weights.py on the real wheel gives the shipped files, byte for
+    byte: the weights, tag lists and NOTICE in the package are exactly the release's."""
+    from melodex.encoders import musicnn
+    from tests.script_modules import load_script
+
+    convert = load_script("scripts/convert_musicnn_weights.py").convert
+    written = convert(release_wheel, tmp_path)
+    shipped = Path(musicnn.__file__).parents[1] / "weights" / "musicnn"
+    assert sorted(p.name for p in written) == sorted(
+        p.name for p in shipped.iterdir() if p.is_file()
+    )
+    for path in written:
+        assert path.read_bytes() == (shipped / path.name).read_bytes(), path.name
