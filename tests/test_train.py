@@ -218,3 +218,22 @@ def test_best_on_valid_exports_the_best_epoch_not_the_last(corpus: Path, tmp_pat
     assert any(not torch.equal(record.states[best][k], last[k]) for k in last)  # it did train
     for name, value in record.states[best].items():
         torch.testing.assert_close(exported[name], value, rtol=0, atol=0)
+
+
+def test_resuming_with_fewer_epochs_than_reached_stops_at_once(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Deterministic twin of the kill test: a run that reached more epochs than the new
+    config asks for resumes, trains no further, and exports (Lightning alone refuses it)."""
+    head_only = CONFIGS[[c.stem for c in CONFIGS].index("head-only")]
+    every_step = "trainer.checkpoint_every_n_steps=1"
+    first = train(small(head_only, corpus, tmp_path, "optim.epochs=3", every_step))
+    assert first.resumed_from is None
+    steps = _EpochWeights()
+    again = train(
+        small(head_only, corpus, tmp_path, "optim.epochs=1", every_step), callbacks=[steps]
+    )
+    assert again.resumed_from == tmp_path / "runs" / "head-only" / "checkpoints" / "last.ckpt"
+    assert steps.states == []  # no epoch trained after the resume
+    assert set(again.metrics) == {"valid", "test"}
+    assert load_model(again.model_dir).dim == 128

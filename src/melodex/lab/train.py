@@ -210,6 +210,20 @@ class _Export(L.Callback):
             (config.run_dir / "negatives.json").write_text(json.dumps(stats, indent=2) + "\n")
 
 
+def _checkpoint_epoch(path: Path | None) -> int:
+    """The epoch a checkpoint was saved in (0 for none).
+
+    A run resumed with fewer epochs than it already reached stops at once, as one resumed at
+    exactly its end does; Lightning would refuse it instead (``current_epoch > max_epochs``)."""
+    if path is None:
+        return 0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as exc:  # noqa: BLE001 (torch raises several types for a bad file)
+        raise MelodexError(f"{path}: cannot read the checkpoint to resume from ({exc})") from exc
+    return int(state.get("epoch", 0))
+
+
 def train(
     config: TrainConfig,
     *,
@@ -248,7 +262,7 @@ def train(
         num_nodes=t.num_nodes,
         strategy=t.strategy,
         precision=t.precision,
-        max_epochs=config.optim.epochs,
+        max_epochs=max(config.optim.epochs, _checkpoint_epoch(resumed)),
         deterministic=t.deterministic,
         log_every_n_steps=t.log_every_n_steps,
         default_root_dir=str(run_dir),
